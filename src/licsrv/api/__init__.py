@@ -1,0 +1,14 @@
+"""The client API `/api/v1`: what the vendor's program calls, authenticated by the product's API key."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from licsrv.api import keys
+from licsrv.api.auth import api_key_middleware
+
+
+def create_api_app() -> web.Application:
+    api = web.Application(middlewares=[api_key_middleware])
+    api.add_routes(keys.routes())
+    return api

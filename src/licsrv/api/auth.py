@@ -1,0 +1,28 @@
+"""Client authentication: `X-API-Key` looked up in the in-process product cache, never in PostgreSQL."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from licsrv.envelope import Handler
+from licsrv.errors import ApiError
+from licsrv.services.products import Product
+from licsrv.state import PRODUCTS
+
+PRODUCT = web.RequestKey("product", Product)
+PUBLIC_PATHS = frozenset({"/api/v1/keys"})
+
+
+def request_product(request: web.Request) -> Product:
+    return request[PRODUCT]
+
+
+@web.middleware
+async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    product = request.config_dict[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
+    if product is None:
+        raise ApiError("INVALID_API_KEY")
+    request[PRODUCT] = product
+    return await handler(request)

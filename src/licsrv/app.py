@@ -1,0 +1,75 @@
+"""The application factory: routes, middlewares and the resources owned by `cleanup_ctx`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from licsrv import ops
+from licsrv.admin_api import create_admin_api_app
+from licsrv.api import create_api_app
+from licsrv.db import Database, Queries, connect_pool
+from licsrv.envelope import envelope_middleware
+from licsrv.live.client import make_redis
+from licsrv.metrics import metrics_middleware
+from licsrv.middlewares import request_context
+from licsrv.services.products import ProductCache
+from licsrv.services.signing_keys import load_keyring
+from licsrv.settings import Settings
+from licsrv.state import DB, KEYRING, PRODUCTS, REDIS, SETTINGS
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = await connect_pool(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+    app[DB] = Database(pool, Queries.load(settings.sql_dir / "queries"))
+    yield
+    await app[DB].close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[REDIS] = make_redis(settings.redis_url, socket_timeout=settings.redis_timeout)
+    yield
+    await app[REDIS].aclose()
+
+
+async def keyring_ctx(app: web.Application) -> AsyncIterator[None]:
+    db = app[DB]
+    async with db.connection() as conn:
+        app[KEYRING] = await load_keyring(conn, db.q, app[SETTINGS].secret_key)
+    yield
+
+
+async def products_ctx(app: web.Application) -> AsyncIterator[None]:
+    cache = ProductCache(app[DB], refresh=app[SETTINGS].product_cache_refresh)
+    await cache.start()
+    app[PRODUCTS] = cache
+    yield
+    await cache.stop()
+
+
+@aiohttp_jinja2.template("index.html")
+async def index(request: web.Request) -> dict:
+    return {}
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, metrics_middleware, envelope_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
+    )
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, keyring_ctx, products_ctx])
+    app.add_routes([web.get("/", index), *ops.routes()])
+    app.add_subapp("/api/v1/admin", create_admin_api_app())
+    app.add_subapp("/api/v1", create_api_app())
+    return app

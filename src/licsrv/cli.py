@@ -1,0 +1,163 @@
+"""The `licsrv` command line: serve, dev, migrate, create-admin, tokens, licenses, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import click
+
+from licsrv.db import Queries, connect
+from licsrv.errors import ApiError
+from licsrv.logs import setup_logging
+from licsrv.migrate import migrate as run_migrations
+from licsrv.services.audit import CLI_ACTOR
+from licsrv.settings import Settings
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return settings
+
+
+async def with_connection(
+    settings: Settings, work: Callable[[asyncpg.Connection, Queries], Awaitable[Any]]
+) -> Any:
+    conn = await connect(settings.database_url)
+    try:
+        return await work(conn, Queries.load(settings.sql_dir / "queries"))
+    finally:
+        await conn.close()
+
+
+def run(settings: Settings, work: Callable[[asyncpg.Connection, Queries], Awaitable[Any]]) -> Any:
+    try:
+        return asyncio.run(with_connection(settings, work))
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@click.group()
+def main() -> None:
+    """licsrv: license and activation server."""
+
+
+@main.command()
+@click.option(
+    "--workers", type=int, default=None, help="Worker processes (default LICSRV_WORKERS or CPU count)."
+)
+@click.option("--migrate/--no-migrate", "do_migrate", default=True, help="Apply migrations before serving.")
+def serve(workers: int | None, do_migrate: bool) -> None:
+    """Serve the API and admin UI with several worker processes."""
+    from licsrv.serve import serve as serve_workers
+
+    settings = _settings()
+    settings.require_services()
+    if do_migrate:
+        asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
+    sys.exit(serve_workers(settings, workers or settings.workers))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending migrations (safe while other instances start) and create the first signing key."""
+    settings = _settings()
+    settings.require_services()
+    applied = asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
+    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@main.command("create-admin")
+@click.option("--username", required=True)
+@click.option("--password", default=None, help="Generated and printed when omitted.")
+@click.option(
+    "--role", type=click.Choice(["owner", "operator", "viewer"]), default="owner", show_default=True
+)
+def create_admin(username: str, password: str | None, role: str) -> None:
+    """Create an admin user for the web UI."""
+    from licsrv.services.admins import create_admin as create
+    from licsrv.services.admins import new_password
+
+    settings = _settings()
+    generated = password is None
+    password = password or new_password()
+    run(settings, lambda conn, q: create(conn, q, username, password, role, CLI_ACTOR))
+    click.echo(f"admin {username} ({role}) created" + (f"; password: {password}" if generated else ""))
+
+
+@main.group()
+def tokens() -> None:
+    """Management API bearer tokens."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True)
+@click.option(
+    "--role", type=click.Choice(["owner", "operator", "viewer"]), default="operator", show_default=True
+)
+def tokens_create(name: str, role: str) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    from licsrv.services.tokens import create_token
+
+    _, token = run(_settings(), lambda conn, q: create_token(conn, q, name, role, CLI_ACTOR))
+    click.echo(token)
+
+
+@main.group()
+def keys() -> None:
+    """Response-signing keys."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Activate a new Ed25519 key; the old one stays published. Restart the servers to sign with it."""
+    from licsrv.services.signing_keys import rotate_signing_key
+
+    settings = _settings()
+    key_id = run(settings, lambda conn, q: rotate_signing_key(conn, q, settings.secret_key))
+    click.echo(f"active signing key: {key_id}")
+
+
+@main.group()
+def licenses() -> None:
+    """Licenses."""
+
+
+@licenses.command("create")
+@click.option("--product", "product_slug", default="default", show_default=True)
+@click.option("--customer-name", default="")
+@click.option("--customer-email", default="")
+@click.option("--max-devices", type=int, default=1, show_default=True)
+@click.option("--max-sessions", type=int, default=None)
+@click.option("--duration-days", type=int, default=None, help="Clock starts at the first activation.")
+@click.option("--notes", default="")
+def licenses_create(product_slug: str, **fields: Any) -> None:
+    """Create a license and print its key."""
+    from licsrv.services.licensing import create_license_for_product_slug
+
+    license_row = run(
+        _settings(),
+        lambda conn, q: create_license_for_product_slug(conn, q, product_slug, fields, CLI_ACTOR),
+    )
+    click.echo(license_row["key"])
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def dev(host: str | None, port: int | None) -> None:
+    """Everything on one machine: local PostgreSQL and Redis when no URLs are set, an admin, the server."""
+    from licsrv.devserver import run_dev
+
+    settings = _settings()
+    settings = replace(settings, host=host or settings.host, port=port or settings.port)
+    sys.exit(run_dev(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The JSON envelope of every API answer, signed on the client API, and the error middleware behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from aiohttp import web
+from marshmallow import Schema, ValidationError
+
+from licsrv.errors import ApiError, service_unavailable
+from licsrv.live.errors import LiveUnavailable
+from licsrv.signing import Keyring
+from licsrv.state import JSON_BODY, KEYRING, NONCE
+
+log = structlog.get_logger(__name__)
+
+CLIENT_API_PREFIX = "/api/v1/"
+UNSIGNED_PREFIXES = ("/api/v1/admin/", "/api/v1/admin")
+MAX_NONCE_LENGTH = 128
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Envelope(web.Response):
+    """A success or error answer whose body is written once the nonce and signer are known."""
+
+    def __init__(self, payload: dict[str, Any], status: int = 200, headers: dict | None = None) -> None:
+        super().__init__(status=status, headers=headers, content_type="application/json")
+        self.payload = payload
+
+    def finish(self, nonce: Any, keyring: Keyring | None) -> None:
+        self.payload["server_time"] = int(time.time())
+        if nonce is not None:
+            self.payload["nonce"] = nonce
+        body = orjson.dumps(self.payload)
+        self.body = body
+        if keyring is not None:
+            self.headers["X-Licsrv-Signature"] = keyring.signature_header(body)
+
+
+def ok(data: Any, status: int = 200, headers: dict | None = None) -> Envelope:
+    return Envelope({"status": "ok", "data": data}, status=status, headers=headers)
+
+
+def ok_page(data: list, next_cursor: str | None) -> Envelope:
+    return Envelope({"status": "ok", "data": data, "next_cursor": next_cursor})
+
+
+def error_envelope(error: ApiError) -> Envelope:
+    return Envelope({"status": "error", "error": error.as_dict()}, status=error.status, headers=error.headers)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; remembers its `nonce` so the answer can echo it."""
+    if JSON_BODY in request:
+        return request[JSON_BODY]
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ApiError("VALIDATION_ERROR", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError("VALIDATION_ERROR", "The body must be a JSON object.")
+    nonce = body.pop("nonce", None)
+    if nonce is not None:
+        if not isinstance(nonce, str | int) or isinstance(nonce, bool) or len(str(nonce)) > MAX_NONCE_LENGTH:
+            raise ApiError("VALIDATION_ERROR", "nonce must be a string of at most 128 characters.")
+        request[NONCE] = nonce
+    request[JSON_BODY] = body
+    return body
+
+
+async def load_body(request: web.Request, schema: Schema) -> dict[str, Any]:
+    return schema.load(await read_json(request))
+
+
+def load_query(request: web.Request, schema: Schema) -> dict[str, Any]:
+    return schema.load(dict(request.query))
+
+
+def _http_error(exc: web.HTTPException) -> ApiError:
+    if exc.status == 413:
+        return ApiError("PAYLOAD_TOO_LARGE")
+    if exc.status == 404:
+        return ApiError("NOT_FOUND")
+    if exc.status == 405:
+        return ApiError("METHOD_NOT_ALLOWED")
+    if exc.status in (401, 403):
+        return ApiError("UNAUTHORIZED" if exc.status == 401 else "FORBIDDEN")
+    return ApiError("VALIDATION_ERROR", exc.reason or "Bad request.", status=exc.status)
+
+
+def _as_api_error(exc: BaseException, request: web.Request) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationError):
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return ApiError("VALIDATION_ERROR", details=messages)
+    if isinstance(exc, web.HTTPException):
+        return _http_error(exc)
+    if isinstance(exc, LiveUnavailable):
+        return service_unavailable("session store")
+    if isinstance(exc, asyncpg.PostgresConnectionError | OSError | asyncio.TimeoutError):
+        return service_unavailable("database")
+    if isinstance(exc, asyncpg.DataError):
+        return ApiError("VALIDATION_ERROR", "A value is out of range.")
+    log.exception("unhandled_error", path=request.path)
+    return ApiError("INTERNAL_ERROR")
+
+
+def signs_responses(path: str) -> bool:
+    return path.startswith(CLIENT_API_PREFIX) and not path.startswith(UNSIGNED_PREFIXES)
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /api/ answer and refusal in the one envelope; client API answers signed over the exact body."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPRedirection:
+        raise
+    except Exception as exc:
+        response = error_envelope(_as_api_error(exc, request))
+    if isinstance(response, Envelope):
+        keyring = request.config_dict[KEYRING] if signs_responses(request.path) else None
+        response.finish(request.get(NONCE), keyring)
+    return response

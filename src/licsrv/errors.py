@@ -1,0 +1,105 @@
+"""The one error type of licsrv and its stable codes; every refusal is an ApiError."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+STATUS_BY_CODE: dict[str, int] = {
+    "INVALID_API_KEY": 401,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "VALIDATION_ERROR": 400,
+    "LICENSE_NOT_FOUND": 404,
+    "LICENSE_EXPIRED": 403,
+    "LICENSE_SUSPENDED": 403,
+    "LICENSE_REVOKED": 403,
+    "DEVICE_LIMIT_REACHED": 409,
+    "DEVICE_NOT_ACTIVATED": 403,
+    "HARDWARE_MISMATCH": 403,
+    "CARD_NOT_FOUND": 404,
+    "CARD_VOID": 410,
+    "CARD_BOUND_ELSEWHERE": 409,
+    "SESSION_LIMIT_REACHED": 409,
+    "SESSION_EXPIRED": 404,
+    "SESSION_TERMINATED": 410,
+    "VERSION_TOO_OLD": 426,
+    "RATE_LIMITED": 429,
+    "SERVICE_UNAVAILABLE": 503,
+    "BAD_SIGNATURE": 401,
+    "REPLAYED_REQUEST": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "CONFLICT": 409,
+    "INTERNAL_ERROR": 500,
+}
+
+DEFAULT_MESSAGES: dict[str, str] = {
+    "INVALID_API_KEY": "The API key is missing or unknown.",
+    "UNAUTHORIZED": "Authentication required.",
+    "FORBIDDEN": "Your role does not allow this.",
+    "NOT_FOUND": "Not found.",
+    "METHOD_NOT_ALLOWED": "Method not allowed.",
+    "VALIDATION_ERROR": "The request is not valid.",
+    "LICENSE_NOT_FOUND": "The license was not found.",
+    "LICENSE_EXPIRED": "The license has expired.",
+    "LICENSE_SUSPENDED": "The license is suspended.",
+    "LICENSE_REVOKED": "The license has been revoked.",
+    "DEVICE_LIMIT_REACHED": "All device slots of this license are in use.",
+    "DEVICE_NOT_ACTIVATED": "This device is not activated for the license.",
+    "HARDWARE_MISMATCH": "The hardware does not match this license.",
+    "CARD_NOT_FOUND": "The card key was not found.",
+    "CARD_VOID": "The card key is void.",
+    "CARD_BOUND_ELSEWHERE": "The card key is bound to another environment.",
+    "SESSION_LIMIT_REACHED": "No further session is allowed for this license right now.",
+    "SESSION_EXPIRED": "The session has expired; start a new one.",
+    "SESSION_TERMINATED": "The session was ended by the server.",
+    "VERSION_TOO_OLD": "This version is no longer supported; please update.",
+    "RATE_LIMITED": "Too many requests; retry later.",
+    "SERVICE_UNAVAILABLE": "The service is temporarily unavailable; retry shortly.",
+    "BAD_SIGNATURE": "The request signature is not valid.",
+    "REPLAYED_REQUEST": "This request was already received.",
+    "PAYLOAD_TOO_LARGE": "The request body is too large.",
+    "CONFLICT": "The request conflicts with the current state.",
+    "INTERNAL_ERROR": "An internal error occurred.",
+}
+
+
+class ApiError(Exception):
+    """A refusal with a stable code; the envelope middleware renders it."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        status: int | None = None,
+        *,
+        details: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if code not in STATUS_BY_CODE:
+            raise ValueError(f"unknown error code {code}")
+        self.code = code
+        self.message = message or DEFAULT_MESSAGES[code]
+        self.status = status or STATUS_BY_CODE[code]
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(f"{code}: {self.message}")
+
+    def as_dict(self) -> dict:
+        error: dict = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return error
+
+
+def service_unavailable(what: str, retry_after: int = 2) -> ApiError:
+    return ApiError(
+        "SERVICE_UNAVAILABLE",
+        f"The {what} is temporarily unavailable; retry shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def reason_phrase(status: int) -> str:
+    return HTTPStatus(status).phrase

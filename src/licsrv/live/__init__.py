@@ -1,0 +1,1 @@
+"""Live state in Redis: session locks and heartbeats whose TTL is their liveness."""

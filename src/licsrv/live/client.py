@@ -1,0 +1,25 @@
+"""The Redis client: short timeouts so nothing hangs when Redis is away; cluster mode by URL scheme."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def make_redis(
+    url: str, *, socket_timeout: float = 1.0, connect_timeout: float = 0.5
+) -> Redis | RedisCluster:
+    options = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "decode_responses": False,
+    }
+    if url.startswith(CLUSTER_SCHEMES):
+        return RedisCluster.from_url(url.replace("+cluster", "", 1), **options)
+    return Redis.from_url(url, **options)
+
+
+async def ping(redis: Redis | RedisCluster) -> bool:
+    return bool(await redis.ping())

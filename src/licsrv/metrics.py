@@ -1,0 +1,57 @@
+"""Prometheus metrics of licsrv; several workers share them through prometheus_client's multiprocess mode."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from licsrv.envelope import Handler
+
+REQUESTS = Counter("licsrv_http_requests", "HTTP requests by route and status", ["route", "method", "status"])
+LATENCY = Histogram(
+    "licsrv_http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+HEARTBEATS = Counter("licsrv_heartbeats", "Session heartbeats by outcome", ["outcome"])
+START_REFUSALS = Counter("licsrv_session_start_refusals", "Refused session starts by error code", ["code"])
+BACKEND_ERRORS = Counter("licsrv_backend_errors", "Errors talking to PostgreSQL or Redis", ["backend"])
+LIVE_SESSIONS = Gauge(
+    "licsrv_live_sessions", "Live sessions in Redis at the last count", multiprocess_mode="max"
+)
+
+
+def _route_name(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = _route_name(request)
+        REQUESTS.labels(route, request.method, str(status)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - started)
+
+
+def metrics_handler() -> Handler:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return make_aiohttp_handler(registry)
+    return make_aiohttp_handler()

@@ -1,0 +1,69 @@
+"""Serving: one aiohttp worker per process, several processes sharing the port through SO_REUSEPORT."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import tempfile
+from dataclasses import replace
+
+from aiohttp import web
+
+from licsrv.app import create_app
+from licsrv.logs import setup_logging
+from licsrv.settings import Settings
+
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run_worker(settings: Settings, reuse_port: bool = False) -> None:
+    """Serves until SIGINT/SIGTERM, then stops accepting and finishes in-flight requests."""
+    setup_logging(settings.log_level)
+    install_uvloop()
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        print=None,
+    )
+
+
+def serve(settings: Settings, workers: int) -> int:
+    if workers <= 1:
+        run_worker(settings)
+        return 0
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="licsrv-metrics-")
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=run_worker, args=(replace(settings, workers=1), True), name=f"licsrv-worker-{n}"
+        )
+        for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.is_alive() and process.pid:
+                os.kill(process.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in processes:
+        process.join()
+    return max((p.exitcode or 0) for p in processes)

@@ -1,0 +1,98 @@
+"""Configuration: one frozen object read from LICSRV_* environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _find_data_dir(name: str) -> Path:
+    """`sql/` and `templates/` sit at the top of a checkout; an installed wheel ships them under share/."""
+    checkout = Path(__file__).resolve().parents[2] / name
+    if checkout.is_dir():
+        return checkout
+    for prefix in (sys.prefix, sys.base_prefix, "/usr/local", "/usr"):
+        installed = Path(prefix) / "share" / "licsrv" / name
+        if installed.is_dir():
+            return installed
+    return checkout
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _networks(value: str) -> tuple[Network, ...]:
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    trusted_proxies: tuple[Network, ...] = ()
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    access_log: bool = True
+    cookie_secure: str = "auto"
+    redis_timeout: float = 1.0
+    ready_timeout: float = 1.0
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    product_cache_refresh: float = 60.0
+    sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
+    templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))
+    dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        base = cls()
+        return replace(
+            base,
+            database_url=env.get("LICSRV_DATABASE_URL", ""),
+            redis_url=env.get("LICSRV_REDIS_URL", ""),
+            secret_key=env.get("LICSRV_SECRET_KEY", ""),
+            host=env.get("LICSRV_HOST", base.host),
+            port=int(env.get("LICSRV_PORT", base.port)),
+            workers=int(env.get("LICSRV_WORKERS") or base.workers),
+            trusted_proxies=_networks(env.get("LICSRV_TRUSTED_PROXIES", "")),
+            max_body_bytes=int(env.get("LICSRV_MAX_BODY_BYTES", base.max_body_bytes)),
+            log_level=env.get("LICSRV_LOG_LEVEL", base.log_level).upper(),
+            access_log=_bool(env.get("LICSRV_ACCESS_LOG"), base.access_log),
+            cookie_secure=env.get("LICSRV_COOKIE_SECURE", base.cookie_secure).lower(),
+            redis_timeout=float(env.get("LICSRV_REDIS_TIMEOUT", base.redis_timeout)),
+            db_pool_min=int(env.get("LICSRV_DB_POOL_MIN", base.db_pool_min)),
+            db_pool_max=int(env.get("LICSRV_DB_POOL_MAX", base.db_pool_max)),
+            sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
+            templates_dir=(
+                Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir
+            ),
+            dev_dir=Path(env.get("LICSRV_DEV_DIR", str(base.dev_dir))),
+        )
+
+    def require_services(self) -> None:
+        missing = [
+            name
+            for name, value in (
+                ("LICSRV_DATABASE_URL", self.database_url),
+                ("LICSRV_REDIS_URL", self.redis_url),
+                ("LICSRV_SECRET_KEY", self.secret_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise SystemExit(f"licsrv: set {', '.join(missing)} (see .env.example), or use `licsrv dev`")

@@ -1,0 +1,117 @@
+"""Ed25519 response signatures and keyring, secrets encrypted at rest, sealed boxes, argon2id passwords."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+import nacl.exceptions
+import nacl.hash
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+import nacl.utils
+from nacl.encoding import RawEncoder
+from nacl.public import PublicKey, SealedBox
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def secret_box(secret_key: str) -> nacl.secret.SecretBox:
+    """The box that encrypts private material at rest, keyed by LICSRV_SECRET_KEY."""
+    if not secret_key:
+        raise ValueError("LICSRV_SECRET_KEY is not set")
+    key = nacl.hash.blake2b(secret_key.encode(), digest_size=32, person=b"licsrv-at-rest", encoder=RawEncoder)
+    return nacl.secret.SecretBox(key)
+
+
+@dataclass(frozen=True)
+class NewSigningKey:
+    key_id: str
+    public_key: bytes
+    private_key_enc: bytes
+
+
+def new_signing_key(secret_key: str) -> NewSigningKey:
+    signing_key = nacl.signing.SigningKey.generate()
+    public = bytes(signing_key.verify_key)
+    return NewSigningKey(
+        key_id=hashlib.sha256(public).hexdigest()[:16],
+        public_key=public,
+        private_key_enc=bytes(secret_box(secret_key).encrypt(bytes(signing_key))),
+    )
+
+
+class Keyring:
+    """The active signing key plus every published public key."""
+
+    def __init__(self, key_id: str, signing_key: nacl.signing.SigningKey, published: list[dict]) -> None:
+        self.key_id = key_id
+        self._signing_key = signing_key
+        self.published = published
+        self._prefix = f"keyid={key_id}, alg=ed25519, sig="
+
+    @classmethod
+    def from_rows(cls, rows: list, secret_key: str) -> Keyring:
+        active = [row for row in rows if row["active"]]
+        if not active:
+            raise RuntimeError("no active signing key: run `licsrv migrate`")
+        try:
+            seed = secret_box(secret_key).decrypt(bytes(active[0]["private_key_enc"]))
+        except nacl.exceptions.CryptoError as exc:
+            raise RuntimeError("LICSRV_SECRET_KEY does not decrypt the signing key") from exc
+        published = [
+            {
+                "id": row["id"],
+                "alg": "ed25519",
+                "public_key": b64(bytes(row["public_key"])),
+                "active": row["active"],
+            }
+            for row in rows
+        ]
+        return cls(active[0]["id"], nacl.signing.SigningKey(seed), published)
+
+    def signature_header(self, body: bytes) -> str:
+        signature = self._signing_key.sign(body, encoder=RawEncoder).signature
+        return self._prefix + b64(signature)
+
+
+def parse_signature_header(value: str) -> dict[str, str]:
+    parts = (part.strip().split("=", 1) for part in value.split(","))
+    return {name: val for name, val in parts}
+
+
+def verify_signature(public_key_b64: str, body: bytes, header: str) -> bool:
+    fields = parse_signature_header(header)
+    try:
+        verify_key = nacl.signing.VerifyKey(base64.b64decode(public_key_b64))
+        verify_key.verify(body, base64.b64decode(fields["sig"]))
+    except (nacl.exceptions.BadSignatureError, KeyError, ValueError):
+        return False
+    return True
+
+
+def seal_to(public_key_b64: str, secret: bytes) -> str:
+    """Encrypt `secret` so that only the holder of the client's X25519 private key can read it."""
+    public_key = PublicKey(base64.b64decode(public_key_b64, validate=True))
+    return b64(SealedBox(public_key).encrypt(secret))
+
+
+def hash_password(password: str) -> str:
+    """argon2id, ~70 ms: callers run it in an executor."""
+    return nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return nacl.pwhash.argon2id.verify(password_hash.encode("ascii"), password.encode())
+    except (nacl.exceptions.InvalidkeyError, nacl.exceptions.CryptoError, ValueError):
+        return False
+
+
+def token_hash(token: str) -> bytes:
+    """Management tokens are high-entropy, so a fast hash is the right way to store them."""
+    return hashlib.sha256(token.encode()).digest()

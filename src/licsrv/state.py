@@ -1,0 +1,23 @@
+"""The typed application keys: every resource the app owns, created and closed in `cleanup_ctx`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from licsrv.db import Database
+from licsrv.services.products import ProductCache
+from licsrv.settings import Settings
+from licsrv.signing import Keyring
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+REDIS = web.AppKey("redis", Redis)
+KEYRING = web.AppKey("keyring", Keyring)
+PRODUCTS = web.AppKey("products", ProductCache)
+
+# Per-request values set by middlewares.
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
+NONCE = web.RequestKey("nonce", object)
+JSON_BODY = web.RequestKey("json_body", dict)

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields
+
+from licsrv.envelope import load_body, ok
+from licsrv.signing import verify_signature
+
+
+async def public_key_of(client, key_id: str) -> str:
+    keys = (await (await client.get("/api/v1/keys")).json())["data"]
+    return next(key["public_key"] for key in keys if key["id"] == key_id)
+
+
+def signed_key_id(response) -> str:
+    header = response.headers["X-Licsrv-Signature"]
+    fields_ = dict(part.strip().split("=", 1) for part in header.split(","))
+    assert fields_["alg"] == "ed25519"
+    return fields_["keyid"]
+
+
+async def test_unknown_api_key_is_refused_in_a_signed_envelope(client):
+    response = await client.get("/api/v1/nothing-here", headers={"X-API-Key": "lk_unknown"})
+    body = await response.read()
+    assert response.status == 401
+    envelope = orjson.loads(body)
+    assert envelope["status"] == "error"
+    assert envelope["error"]["code"] == "INVALID_API_KEY"
+    assert isinstance(envelope["server_time"], int)
+    key_id = signed_key_id(response)
+    assert verify_signature(await public_key_of(client, key_id), body, response.headers["X-Licsrv-Signature"])
+
+
+async def test_signature_does_not_verify_a_changed_body(client):
+    response = await client.get("/api/v1/x", headers={"X-API-Key": "nope"})
+    body = await response.read()
+    public_key = await public_key_of(client, signed_key_id(response))
+    tampered = body.replace(b"INVALID_API_KEY", b"INVALID_API_KEZ")
+    assert not verify_signature(public_key, tampered, response.headers["X-Licsrv-Signature"])
+
+
+async def test_missing_api_key_is_refused(client):
+    response = await client.post("/api/v1/licenses/activate", json={})
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "INVALID_API_KEY"
+
+
+async def test_keys_are_published_with_the_active_one_marked(client):
+    response = await client.get("/api/v1/keys")
+    assert response.status == 200
+    keys = (await response.json())["data"]
+    assert [key["active"] for key in keys].count(True) == 1
+    assert all(key["alg"] == "ed25519" and len(key["public_key"]) == 44 for key in keys)
+
+
+async def test_unknown_route_with_valid_key_is_a_404_envelope(client, api_headers):
+    response = await client.get("/api/v1/no-such-route", headers=api_headers)
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "NOT_FOUND"
+
+
+class EchoSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+async def echo(request: web.Request) -> web.Response:
+    return ok(await load_body(request, EchoSchema()))
+
+
+def echo_app(app: web.Application) -> web.Application:
+    app.router.add_post("/api/v1/echo", echo)
+    return app
+
+
+async def test_body_is_validated_and_nonce_echoed(aiohttp_client, app, api_headers):
+    client = await aiohttp_client(echo_app(app))
+    response = await client.post(
+        "/api/v1/echo", json={"name": "Müller 张", "count": 2, "nonce": "n-1"}, headers=api_headers
+    )
+    assert response.status == 200
+    body = await response.json()
+    assert body["data"] == {"name": "Müller 张", "count": 2}
+    assert body["nonce"] == "n-1"
+
+
+async def test_bad_bodies_get_clean_400s(aiohttp_client, app, api_headers):
+    client = await aiohttp_client(echo_app(app))
+    cases = [
+        b"{not json",
+        b"[1, 2]",
+        orjson.dumps({"name": "x", "count": "many"}),
+        orjson.dumps({"name": "x", "count": 1, "admin": True}),
+        orjson.dumps({"name": "x", "count": 1, "nonce": {"nested": 1}}),
+        b'{"name": "x\'; DROP TABLE licenses; --<script>", "count": 1e400}',
+    ]
+    for raw in cases:
+        response = await client.post(
+            "/api/v1/echo", data=raw, headers={**api_headers, "Content-Type": "application/json"}
+        )
+        assert response.status == 400, raw
+        assert (await response.json())["error"]["code"] == "VALIDATION_ERROR", raw
+
+
+async def test_oversized_body_is_413_payload_too_large(aiohttp_client, app, api_headers):
+    client = await aiohttp_client(echo_app(app))
+    response = await client.post(
+        "/api/v1/echo", data=b'{"name": "' + b"x" * 200_000 + b'", "count": 1}', headers=api_headers
+    )
+    assert response.status == 413
+    assert (await response.json())["error"]["code"] == "PAYLOAD_TOO_LARGE"
