@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-# No 0/O, 1/I/L: nothing a customer can misread. 31 symbols, a prime, so Luhn mod N catches every single
-# wrong character and every swap of two neighbours.
+# No 0/O, 1/I/L: nothing a customer can misread. 31 symbols, a prime, so a weighted sum mod 31 with weights
+# that are never 0 mod 31 catches every single wrong character and every swap of two neighbours.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _VALUE = {char: index for index, char in enumerate(ALPHABET)}
 CARD_LENGTH = 32
@@ -17,16 +17,16 @@ def _random(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
+def _weight(position: int) -> int:
+    return position % (len(ALPHABET) - 1) + 1
+
+
 def check_character(payload: str) -> str:
-    """Luhn mod N over ALPHABET."""
+    """The character that makes the weighted sum of the whole code 0 mod 31."""
     n = len(ALPHABET)
-    factor = 2
-    total = 0
-    for char in reversed(payload):
-        addend = factor * _VALUE[char]
-        factor = 1 if factor == 2 else 2
-        total += addend // n + addend % n
-    return ALPHABET[(n - total % n) % n]
+    total = sum(_weight(i) * _VALUE[char] for i, char in enumerate(payload))
+    weight = _weight(len(payload))
+    return ALPHABET[(-total * pow(weight, -1, n)) % n]
 
 
 def normalise(code: str) -> str:

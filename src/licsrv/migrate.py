@@ -28,27 +28,23 @@ def checksum(path: Path) -> str:
 
 
 async def apply_migrations(conn: asyncpg.Connection, sql_dir: Path, queries: Queries) -> list[str]:
-    """Returns the versions applied now. Holds the advisory lock on `conn` while it runs."""
-    await queries.lock_migrations(conn, lock_id=MIGRATION_LOCK_ID)
-    try:
-        await queries.create_migrations_table(conn)
-        applied = {row["version"]: row["checksum"] for row in await queries.applied_migrations(conn)}
-        done: list[str] = []
-        for path in migration_files(sql_dir):
-            version = path.stem
-            digest = checksum(path)
-            if version in applied:
-                if applied[version] != digest:
-                    raise MigrationError(f"migration {path.name} was changed after it was applied")
-                continue
-            async with conn.transaction():
-                await conn.execute(path.read_text(encoding="utf-8"))
-                await queries.record_migration(conn, version=version, checksum=digest)
-            log.info("migration_applied", version=version)
-            done.append(version)
-        return done
-    finally:
-        await queries.unlock_migrations(conn, lock_id=MIGRATION_LOCK_ID)
+    """Returns the versions applied now; callers hold the advisory lock (see `migrate`)."""
+    await queries.create_migrations_table(conn)
+    applied = {row["version"]: row["checksum"] for row in await queries.applied_migrations(conn)}
+    done: list[str] = []
+    for path in migration_files(sql_dir):
+        version = path.stem
+        digest = checksum(path)
+        if version in applied:
+            if applied[version] != digest:
+                raise MigrationError(f"migration {path.name} was changed after it was applied")
+            continue
+        async with conn.transaction():
+            await conn.execute(path.read_text(encoding="utf-8"))
+            await queries.record_migration(conn, version=version, checksum=digest)
+        log.info("migration_applied", version=version)
+        done.append(version)
+    return done
 
 
 async def migrate(database_url: str, sql_dir: Path, secret_key: str) -> list[str]:
@@ -58,9 +54,11 @@ async def migrate(database_url: str, sql_dir: Path, secret_key: str) -> list[str
     queries = Queries.load(sql_dir / "queries")
     conn = await connect(database_url)
     try:
+        await queries.lock_migrations(conn, lock_id=MIGRATION_LOCK_ID)
         applied = await apply_migrations(conn, sql_dir, queries)
         if await ensure_signing_key(conn, queries, secret_key):
             log.info("signing_key_created")
+        await queries.unlock_migrations(conn, lock_id=MIGRATION_LOCK_ID)
         return applied
     finally:
-        await conn.close()
+        await conn.close()  # closing also drops the advisory lock if we failed half-way

@@ -1,0 +1,65 @@
+# licsrv — `make run` serves a local server, `make test` runs the suite. Both install what is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-all lint format install system-deps browser-deps bench clean
+
+run: install system-deps
+	$(BIN)/licsrv dev
+
+test: install system-deps browser-deps lint
+	$(BIN)/python -m pytest
+
+test-all: install system-deps browser-deps
+	$(BIN)/python -m pytest -m ""
+
+bench: install system-deps
+	$(BIN)/licsrv bench
+
+lint: install
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || $(MAKE) apt-python-venv
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+apt-python-venv:
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv python3-pip
+
+# PostgreSQL and Redis servers come from Debian's packages; tests and `licsrv dev` start their own
+# throwaway instances from these binaries, so nothing here touches a system service.
+system-deps:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql || \
+		{ echo "PostgreSQL is missing and could not be installed: install the 'postgresql' package as root."; exit 1; }; \
+	fi
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		echo "Installing Redis (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server || \
+		{ echo "redis-server is missing and could not be installed: install the 'redis-server' package as root."; exit 1; }; \
+	fi
+
+# The browser tests drive Debian's chromium through Playwright; without it they skip and say why.
+browser-deps:
+	@if ! [ -x /usr/bin/chromium ]; then \
+		echo "Installing chromium for the browser tests (apt-get)"; \
+		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
+		echo "WARNING: chromium could not be installed; the browser tests will be skipped."; \
+	fi
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

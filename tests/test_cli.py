@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from licsrv.devstack.postgres import free_port
+
+LICSRV = [sys.executable, "-m", "licsrv.cli"]
+
+
+def cli_env(settings, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "LICSRV_DATABASE_URL": settings.database_url,
+        "LICSRV_REDIS_URL": settings.redis_url,
+        "LICSRV_SECRET_KEY": settings.secret_key,
+        "LICSRV_LOG_LEVEL": "WARNING",
+    }
+    env.update(extra)
+    return env
+
+
+def licsrv(settings, *args: str) -> str:
+    result = subprocess.run(
+        [*LICSRV, *args], env=cli_env(settings), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_migrate_is_idempotent(settings):
+    assert licsrv(settings, "migrate") == "applied 0 migration(s)"
+
+
+def test_tokens_create_prints_a_working_token(settings, conn_sync_token_check=None):
+    token = licsrv(settings, "tokens", "create", "--name", "shop", "--role", "operator")
+    assert re.fullmatch(r"lst_[A-Za-z0-9_-]{40,}", token)
+
+
+def test_licenses_create_prints_a_key(settings):
+    key = licsrv(settings, "licenses", "create", "--customer-name", "Jürgen Groß", "--max-devices", "3")
+    assert re.fullmatch(r"([2-9A-Z]{5}-){4}[2-9A-Z]{5}", key)
+
+
+def test_create_admin_refuses_a_short_password(settings):
+    result = subprocess.run(
+        [*LICSRV, "create-admin", "--username", "shorty", "--password", "abc"],
+        env=cli_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "at least" in result.stderr
+
+
+def test_keys_rotate_keeps_the_old_key_published(settings):
+    before = licsrv(settings, "keys", "rotate")
+    after = licsrv(settings, "keys", "rotate")
+    assert before != after and after.startswith("active signing key: ")
+
+
+async def _wait_for(url: str, timeout: float = 60.0) -> aiohttp.ClientResponse | None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                    return response.status, await response.json()
+            except (aiohttp.ClientError, TimeoutError):
+                time.sleep(0.2)
+    return None
+
+
+async def test_serve_with_urls_answers_health_ready_and_the_management_api(settings):
+    port = free_port()
+    token = licsrv(settings, "tokens", "create", "--name", "serve-test")
+    process = subprocess.Popen(
+        [*LICSRV, "serve", "--workers", "2"],
+        env=cli_env(settings, LICSRV_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert await _wait_for(f"http://127.0.0.1:{port}/health") == (200, {"status": "ok"})
+        status, body = await _wait_for(f"http://127.0.0.1:{port}/ready")
+        assert status == 200, body
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(f"http://127.0.0.1:{port}/api/v1/admin/products", headers=headers) as r:
+                assert r.status == 200
+                assert (await r.json())["data"][0]["slug"] == "default"
+            async with session.post(
+                f"http://127.0.0.1:{port}/api/v1/licenses/activate", headers={"X-API-Key": "x"}
+            ) as r:
+                assert r.status == 401
+                assert (await r.json())["error"]["code"] == "INVALID_API_KEY"
+                assert "X-Licsrv-Signature" in r.headers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+
+
+@pytest.mark.ci
+async def test_dev_starts_its_own_postgres_and_redis_and_serves(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LICSRV_")}
+    env.update(LICSRV_DEV_DIR=str(tmp_path / "dev"), LICSRV_PORT=str(port), LICSRV_LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [*LICSRV, "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert await _wait_for(f"http://127.0.0.1:{port}/health", timeout=120) == (200, {"status": "ok"})
+        status, _ = await _wait_for(f"http://127.0.0.1:{port}/ready")
+        assert status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert re.search(r"Admin login \(shown once\): admin / \S{12,}", output), output
+    assert (tmp_path / "dev" / "postgres" / "PG_VERSION").exists()
+    pids = subprocess.run(["pgrep", "-f", str(tmp_path / "dev")], capture_output=True, text=True).stdout
+    assert pids.strip() == "", "dev left PostgreSQL or Redis running"
