@@ -15,8 +15,21 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.ci
 def test_wheel_ships_every_sql_file_and_template(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     wheel = next(tmp_path.glob("licsrv-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -32,6 +45,8 @@ def test_wheel_ships_every_sql_file_and_template(tmp_path):
 
 def test_installed_layout_is_found_under_the_prefix(tmp_path, monkeypatch):
     (tmp_path / "share" / "licsrv" / "sql").mkdir(parents=True)
-    monkeypatch.setattr(settings_module, "__file__", str(tmp_path / "lib" / "site-packages" / "licsrv" / "settings.py"))
+    monkeypatch.setattr(
+        settings_module, "__file__", str(tmp_path / "lib" / "site-packages" / "licsrv" / "settings.py")
+    )
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     assert settings_module._find_data_dir("sql") == tmp_path / "share" / "licsrv" / "sql"

@@ -95,8 +95,6 @@ def run_dev(settings: Settings) -> int:
         if password:
             click.echo(f"Admin login (shown once): {DEV_ADMIN} / {password}")
         click.echo("Ctrl-C stops the server and the local PostgreSQL and Redis.")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             run_worker(ready)
-        except KeyboardInterrupt:
-            pass
     return 0

@@ -15,9 +15,9 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _check(what: str, probe, timeout: float) -> tuple[str, str | None]:
+async def _check(what: str, probe, limit: float) -> tuple[str, str | None]:
     try:
-        await asyncio.wait_for(probe(), timeout)
+        await asyncio.wait_for(probe(), limit)
     except Exception as exc:
         BACKEND_ERRORS.labels(what).inc()
         return what, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
