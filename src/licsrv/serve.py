@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 from dataclasses import replace
@@ -45,8 +46,10 @@ def serve(settings: Settings, workers: int) -> int:
     if workers <= 1:
         run_worker(settings)
         return 0
+    own_metrics_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="licsrv-metrics-")
+        own_metrics_dir = tempfile.mkdtemp(prefix="licsrv-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
@@ -66,4 +69,6 @@ def serve(settings: Settings, workers: int) -> int:
     signal.signal(signal.SIGINT, forward)
     for process in processes:
         process.join()
+    if own_metrics_dir:
+        shutil.rmtree(own_metrics_dir, ignore_errors=True)
     return max((p.exitcode or 0) for p in processes)
