@@ -11,15 +11,20 @@ from aiohttp import web
 from licsrv import ops
 from licsrv.admin_api import create_admin_api_app
 from licsrv.api import create_api_app
+from licsrv.api.legacy import create_legacy_app
 from licsrv.db import Database, Queries, connect_pool
 from licsrv.envelope import envelope_middleware
+from licsrv.live.batcher import Batcher
 from licsrv.live.client import make_redis
+from licsrv.live.sessions import LiveSessions
 from licsrv.metrics import metrics_middleware
 from licsrv.middlewares import request_context
 from licsrv.services.products import ProductCache
+from licsrv.services.session_control import RedisSessionControl
+from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
-from licsrv.state import DB, KEYRING, PRODUCTS, REDIS, SETTINGS
+from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, REDIS, SETTINGS
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -39,6 +44,13 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[REDIS].aclose()
 
 
+async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    secret_key = app[SETTINGS].secret_key
+    app[LIVE] = LiveSessions(app[REDIS], Batcher(app[REDIS]), id_key=secret_key.encode())
+    app[CRYPTO] = SessionCrypto(secret_key)
+    yield
+
+
 async def keyring_ctx(app: web.Application) -> AsyncIterator[None]:
     db = app[DB]
     async with db.connection() as conn:
@@ -50,6 +62,7 @@ async def products_ctx(app: web.Application) -> AsyncIterator[None]:
     cache = ProductCache(app[DB], refresh=app[SETTINGS].product_cache_refresh)
     await cache.start()
     app[PRODUCTS] = cache
+    app[LIVE_CONTROL] = RedisSessionControl(app[DB], app[LIVE], cache)
     yield
     await cache.stop()
 
@@ -68,8 +81,9 @@ def create_app(settings: Settings) -> web.Application:
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, keyring_ctx, products_ctx])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
     app.add_routes([web.get("/", index), *ops.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())
+    app.add_subapp("/api/license", create_legacy_app())
     return app

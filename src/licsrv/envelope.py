@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError
 
 from licsrv.errors import ApiError, service_unavailable
 from licsrv.live.errors import LiveUnavailable
-from licsrv.signing import Keyring
+from licsrv.signing import Keyring, mac_signature_header
 from licsrv.state import JSON_BODY, KEYRING, NONCE
 
 log = structlog.get_logger(__name__)
@@ -33,6 +33,7 @@ class Envelope(web.Response):
     def __init__(self, payload: dict[str, Any], status: int = 200, headers: dict | None = None) -> None:
         super().__init__(status=status, headers=headers, content_type="application/json")
         self.payload = payload
+        self.mac_key: bytes | None = None
 
     def finish(self, nonce: Any, keyring: Keyring | None) -> None:
         self.payload["server_time"] = int(time.time())
@@ -40,7 +41,9 @@ class Envelope(web.Response):
             self.payload["nonce"] = nonce
         body = orjson.dumps(self.payload)
         self.body = body
-        if keyring is not None:
+        if self.mac_key is not None:
+            self.headers["X-Licsrv-Signature"] = mac_signature_header(self.mac_key, body)
+        elif keyring is not None:
             self.headers["X-Licsrv-Signature"] = keyring.signature_header(body)
 
 
@@ -96,7 +99,7 @@ def _http_error(exc: web.HTTPException) -> ApiError:
     return ApiError("VALIDATION_ERROR", exc.reason or "Bad request.", status=exc.status)
 
 
-def _as_api_error(exc: BaseException, request: web.Request) -> ApiError:
+def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ValidationError):
@@ -128,7 +131,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     except web.HTTPRedirection:
         raise
     except Exception as exc:
-        response = error_envelope(_as_api_error(exc, request))
+        response = error_envelope(as_api_error(exc, request))
     if isinstance(response, Envelope):
         keyring = request.config_dict[KEYRING] if signs_responses(request.path) else None
         response.finish(request.get(NONCE), keyring)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 import nacl.exceptions
@@ -77,6 +78,11 @@ class Keyring:
     def signature_header(self, body: bytes) -> str:
         signature = self._signing_key.sign(body, encoder=RawEncoder).signature
         return self._prefix + b64(signature)
+
+
+def mac_signature_header(mac_key: bytes, body: bytes) -> str:
+    """A session's heartbeat answers: HMAC-SHA256 under the MAC key sealed to the client at start."""
+    return "keyid=session, alg=hmac-sha256, sig=" + b64(hmac.new(mac_key, body, hashlib.sha256).digest())
 
 
 def parse_signature_header(value: str) -> dict[str, str]:

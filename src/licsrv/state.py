@@ -6,7 +6,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from licsrv.db import Database
+from licsrv.live.sessions import LiveSessions
 from licsrv.services.products import ProductCache
+from licsrv.services.session_control import RedisSessionControl
+from licsrv.services.session_crypto import SessionCrypto
 from licsrv.settings import Settings
 from licsrv.signing import Keyring
 
@@ -15,6 +18,9 @@ DB = web.AppKey("db", Database)
 REDIS = web.AppKey("redis", Redis)
 KEYRING = web.AppKey("keyring", Keyring)
 PRODUCTS = web.AppKey("products", ProductCache)
+LIVE = web.AppKey("live", LiveSessions)
+CRYPTO = web.AppKey("crypto", SessionCrypto)
+LIVE_CONTROL = web.AppKey("live_control", RedisSessionControl)
 
 # Per-request values set by middlewares.
 REQUEST_ID = web.RequestKey("request_id", str)

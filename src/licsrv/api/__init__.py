@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.api import keys
+from licsrv.api import keys, sessions
 from licsrv.api.auth import api_key_middleware
 
 
 def create_api_app() -> web.Application:
     api = web.Application(middlewares=[api_key_middleware])
     api.add_routes(keys.routes())
+    api.add_routes(sessions.routes())
     return api

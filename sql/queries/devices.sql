@@ -1,0 +1,21 @@
+-- name: get_device(license_id, hardware_id)^
+SELECT id, license_id, hardware_id, machine_name, host(first_ip) AS first_ip, host(last_ip) AS last_ip,
+       client_version, first_seen_at, last_seen_at
+FROM devices WHERE license_id = $1 AND hardware_id = $2;
+
+-- name: count_devices(license_id)$
+SELECT count(*) FROM devices WHERE license_id = $1;
+
+-- name: insert_device(license_id, hardware_id, machine_name, ip, client_version, now)$
+INSERT INTO devices (license_id, hardware_id, machine_name, first_ip, last_ip, client_version, first_seen_at,
+                     last_seen_at)
+VALUES ($1, $2, $3, $4, $4, $5, $6, $6)
+RETURNING id;
+
+-- name: touch_device(id, machine_name, ip, client_version, now)!
+UPDATE devices
+SET machine_name = CASE WHEN $2 = '' THEN machine_name ELSE $2 END,
+    last_ip = COALESCE($3, last_ip),
+    client_version = CASE WHEN $4 = '' THEN client_version ELSE $4 END,
+    last_seen_at = $5
+WHERE id = $1;

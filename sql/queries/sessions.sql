@@ -1,0 +1,55 @@
+-- name: insert_session_history(id, license_id, hardware_id, ip, client_version, started_at)!
+INSERT INTO session_history (id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at)
+VALUES ($1, $2, $3, $4, $5, $6, $6);
+
+-- name: close_session_history(id, ended_at, end_reason)^
+UPDATE session_history
+SET ended_at = $2, end_reason = $3, last_heartbeat_at = GREATEST(last_heartbeat_at, LEAST($2, now()))
+WHERE id = $1 AND ended_at IS NULL
+RETURNING id, license_id;
+
+-- name: close_timed_out_sessions(ids, ended_ats, timeout_seconds)!
+UPDATE session_history AS h
+SET ended_at = t.ended_at,
+    end_reason = 'timeout',
+    last_heartbeat_at = GREATEST(h.started_at, t.ended_at - make_interval(secs => $3))
+FROM unnest($1::text[], $2::timestamptz[]) AS t (id, ended_at)
+WHERE h.id = t.id AND h.ended_at IS NULL;
+
+-- name: close_license_sessions(license_id, ended_at, end_reason)*
+UPDATE session_history
+SET ended_at = $2, end_reason = $3
+WHERE license_id = $1 AND ended_at IS NULL
+RETURNING id;
+
+-- name: get_session_history(id)^
+SELECT id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at, ended_at, end_reason
+FROM session_history WHERE id = $1;
+
+-- name: open_sessions(license_id)
+SELECT h.id, h.license_id, h.hardware_id, host(h.ip) AS ip, h.client_version, h.started_at,
+       l.key AS license_key, l.customer_name, l.product_id
+FROM session_history h
+JOIN licenses l ON l.id = h.license_id
+WHERE h.ended_at IS NULL AND ($1::bigint IS NULL OR h.license_id = $1)
+ORDER BY h.started_at DESC
+LIMIT 10000;
+
+-- name: query_history(license_id, since, until, end_reason, before_started, before_id, row_limit)
+SELECT h.id, h.license_id, l.key AS license_key, l.customer_name, h.hardware_id, host(h.ip) AS ip,
+       h.client_version, h.started_at, h.last_heartbeat_at, h.ended_at, h.end_reason
+FROM session_history h
+JOIN licenses l ON l.id = h.license_id
+WHERE ($1::bigint IS NULL OR h.license_id = $1)
+  AND h.started_at >= $2
+  AND ($3::timestamptz IS NULL OR h.started_at < $3)
+  AND ($4::text IS NULL OR h.end_reason = $4)
+  AND ($5::timestamptz IS NULL OR (h.started_at, h.id) < ($5, $6))
+ORDER BY h.started_at DESC, h.id DESC
+LIMIT $7;
+
+-- name: get_license_product_id(id)$
+SELECT product_id FROM licenses WHERE id = $1;
+
+-- name: open_sessions_of_device(license_id, hardware_id)
+SELECT id FROM session_history WHERE license_id = $1 AND hardware_id = $2 AND ended_at IS NULL;

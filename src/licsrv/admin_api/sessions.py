@@ -1,0 +1,104 @@
+"""Management API: live sessions (list, terminate) and session history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from licsrv.admin_api.auth import request_actor
+from licsrv.envelope import load_query, ok
+from licsrv.services import sessions
+from licsrv.state import DB, LIVE, PRODUCTS
+
+END_REASONS = ["normal", "timeout", "forced", "replaced", "revoked"]
+
+
+class LiveSessionSchema(Schema):
+    id = fields.String()
+    license_id = fields.Integer()
+    license_key = fields.String()
+    customer_name = fields.String()
+    hardware_id = fields.String()
+    ip = fields.String(allow_none=True)
+    client_version = fields.String()
+    started_at = fields.DateTime()
+    last_heartbeat_at = fields.DateTime()
+    expires_at = fields.DateTime()
+
+
+class HistorySchema(Schema):
+    id = fields.String()
+    license_id = fields.Integer()
+    license_key = fields.String()
+    customer_name = fields.String()
+    hardware_id = fields.String()
+    ip = fields.String(allow_none=True)
+    client_version = fields.String()
+    started_at = fields.DateTime()
+    last_heartbeat_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+
+
+class SessionsQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    license_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62))
+
+
+class HistoryQuerySchema(SessionsQuerySchema):
+    since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    end_reason = fields.String(load_default=None, validate=validate.OneOf(END_REASONS))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+LIVE_SESSIONS = LiveSessionSchema(many=True)
+HISTORY = HistorySchema(many=True)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    query = load_query(request, SessionsQuerySchema())
+    found = await sessions.live_sessions(
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request.config_dict[PRODUCTS],
+        datetime.now(UTC),
+        query["license_id"],
+    )
+    return ok(LIVE_SESSIONS.dump(found))
+
+
+async def terminate(request: web.Request) -> web.Response:
+    ended = await sessions.terminate_session(
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request.config_dict[PRODUCTS],
+        request.match_info["id"],
+        request_actor(request),
+        datetime.now(UTC),
+    )
+    return ok(ended)
+
+
+async def list_history(request: web.Request) -> web.Response:
+    query = load_query(request, HistoryQuerySchema())
+    rows = await sessions.history(
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request.config_dict[PRODUCTS],
+        datetime.now(UTC),
+        **query,
+    )
+    return ok(HISTORY.dump(rows))
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/sessions", list_sessions),
+        web.delete(r"/sessions/{id:[A-Za-z0-9_-]{8,64}}", terminate),
+        web.get("/history", list_history),
+    ]

@@ -1,0 +1,168 @@
+"""The older server's client API (`/api/license/...`), kept unchanged on top of the same services.
+
+Field names and the single-session message are that server's; answers are flat `{"success": ...}` objects.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from aiohttp import web
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from licsrv.api.auth import api_key_middleware, request_product
+from licsrv.envelope import Handler, as_api_error, read_json
+from licsrv.errors import ApiError
+from licsrv.middlewares import get_client_ip
+from licsrv.services import licensing, sessions
+from licsrv.state import CRYPTO, DB, LIVE
+
+SINGLE_SESSION_MESSAGE = (
+    "Es ist nur eine Sitzung erlaubt, stelle sicher, dass nirgendwo sonst das Programm läuft"
+)
+SHORT = validate.Length(min=1, max=200)
+
+
+class LegacySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # old clients may send more than we read
+
+
+class LegacyStartSchema(LegacySchema):
+    license_key = fields.String(required=True, validate=SHORT)
+    machine_id = fields.String(load_default="", validate=validate.Length(max=200))
+    hardware_hash = fields.String(required=True, validate=SHORT)
+    version = fields.String(load_default="0", validate=validate.Length(min=1, max=40))
+
+
+class LegacyHeartbeatSchema(LegacySchema):
+    session_token = fields.String(required=True, validate=validate.Length(min=8, max=200))
+    license_key = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class LegacyLicenseSchema(LegacySchema):
+    license_key = fields.String(required=True, validate=SHORT)
+    hardware_hash = fields.String(load_default=None, validate=SHORT)
+    machine_id = fields.String(load_default="", validate=validate.Length(max=200))
+    version = fields.String(load_default="", validate=validate.Length(max=40))
+
+
+def success(**data: object) -> web.Response:
+    return web.json_response({"success": True, **data})
+
+
+@web.middleware
+async def legacy_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = as_api_error(exc, request)
+    except Exception as exc:
+        error = as_api_error(exc, request)
+    message = SINGLE_SESSION_MESSAGE if error.code == "SESSION_LIMIT_REACHED" else error.message
+    payload = {"success": False, "error": message, "code": error.code}
+    return web.json_response(payload, status=error.status, headers=error.headers)
+
+
+async def _body(request: web.Request, schema: Schema) -> dict:
+    return schema.load(await read_json(request))
+
+
+async def session_start(request: web.Request) -> web.Response:
+    body = await _body(request, LegacyStartSchema())
+    answer = await sessions.start_session(
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request.config_dict[CRYPTO],
+        request_product(request),
+        license_key=body["license_key"],
+        hardware_id=body["hardware_hash"],
+        client_version=body["version"],
+        machine_name=body["machine_id"],
+        ip=get_client_ip(request),
+        now=datetime.now(UTC),
+    )
+    update = answer["update"] or {}
+    product = request_product(request)
+    return success(
+        session_token=answer["session_token"],
+        heartbeat_interval=answer["heartbeat_interval"],
+        session_timeout=answer["session_timeout"],
+        update_available=bool(update),
+        current_version=product.current_version,
+        whats_new=update.get("whats_new"),
+        download_url=update.get("download_url"),
+    )
+
+
+async def session_heartbeat(request: web.Request) -> web.Response:
+    body = await _body(request, LegacyHeartbeatSchema())
+    product = request_product(request)
+    await sessions.heartbeat(
+        request.config_dict[LIVE], product, body["session_token"], int(time.time() * 1000)
+    )
+    return success(heartbeat_interval=product.heartbeat_interval)
+
+
+async def session_end(request: web.Request) -> web.Response:
+    body = await _body(request, LegacyHeartbeatSchema())
+    await sessions.end_session(
+        request.config_dict[DB], request.config_dict[LIVE], body["session_token"], datetime.now(UTC)
+    )
+    return success()
+
+
+async def verify(request: web.Request) -> web.Response:
+    body = await _body(request, LegacyLicenseSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        license_row = await licensing.find_client_license(
+            conn, db.q, request_product(request), body["license_key"]
+        )
+        licensing.ensure_license_usable(license_row, datetime.now(UTC))
+        if body["hardware_hash"]:
+            await licensing.require_device(conn, db.q, license_row["id"], body["hardware_hash"])
+    expires_at = license_row["expires_at"]
+    return success(valid=True, expires_at=expires_at.isoformat() if expires_at else None)
+
+
+async def activate(request: web.Request) -> web.Response:
+    body = await _body(request, LegacyLicenseSchema())
+    if not body["hardware_hash"]:
+        raise ApiError("VALIDATION_ERROR", details={"hardware_hash": ["Missing data for required field."]})
+    db = request.config_dict[DB]
+    async with db.transaction() as conn:
+        view = await licensing.activate_device(
+            conn,
+            db.q,
+            request_product(request),
+            body["license_key"],
+            body["hardware_hash"],
+            machine_name=body["machine_id"],
+            client_version=body["version"],
+            ip=get_client_ip(request),
+            now=datetime.now(UTC),
+        )
+    return success(
+        activated=True,
+        expires_at=view.get("expires_at"),
+        devices_used=view.get("devices_used"),
+        max_devices=view.get("max_devices"),
+    )
+
+
+def create_legacy_app() -> web.Application:
+    legacy = web.Application(middlewares=[legacy_errors, api_key_middleware])
+    legacy.add_routes(
+        [
+            web.post("/session/start", session_start),
+            web.post("/session/heartbeat", session_heartbeat),
+            web.post("/session/end", session_end),
+            web.post("/verify", verify),
+            web.post("/activate", activate),
+        ]
+    )
+    return legacy

@@ -1,0 +1,113 @@
+"""Client API: run sessions — start, heartbeat, end."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from licsrv.api.auth import request_product
+from licsrv.envelope import load_body, ok, read_json
+from licsrv.errors import ApiError
+from licsrv.middlewares import get_client_ip
+from licsrv.services import sessions
+from licsrv.state import CRYPTO, DB, LIVE
+
+TOKEN_LENGTH = validate.Length(min=8, max=200)
+HARDWARE_ID = validate.Length(min=1, max=200)
+VERSION = validate.Regexp(r"^[0-9A-Za-z.+-]{1,40}$", error="client_version: up to 40 of 0-9 A-Z a-z . + -")
+
+
+class StartSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    license_key = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    hardware_id = fields.String(required=True, validate=HARDWARE_ID)
+    client_version = fields.String(required=True, validate=VERSION)
+    machine_name = fields.String(load_default="", validate=validate.Length(max=200))
+    function = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["open"]))
+    client_public_key = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=40, max=60)
+    )
+
+
+class TokenSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    session_token = fields.String(required=True, validate=TOKEN_LENGTH)
+
+
+class UpdateNoticeSchema(Schema):
+    current_version = fields.String()
+    download_url = fields.String()
+    whats_new = fields.String()
+
+
+class StartAnswerSchema(Schema):
+    session_token = fields.String(required=True)
+    session_id = fields.String(required=True)
+    heartbeat_interval = fields.Integer(required=True)
+    session_timeout = fields.Integer(required=True)
+    update = fields.Nested(UpdateNoticeSchema, allow_none=True)
+    mac_key = fields.String(metadata={"description": "per-session HMAC key sealed to client_public_key"})
+    content_key = fields.String(allow_none=True, metadata={"description": "product content key, sealed"})
+
+
+class HeartbeatAnswerSchema(Schema):
+    next_heartbeat = fields.Integer(required=True)
+
+
+START_SCHEMA = StartSchema()
+TOKEN_SCHEMA = TokenSchema()
+START_ANSWER = StartAnswerSchema()
+
+
+async def start(request: web.Request) -> web.Response:
+    body = await load_body(request, START_SCHEMA)
+    answer = await sessions.start_session(
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request.config_dict[CRYPTO],
+        request_product(request),
+        ip=get_client_ip(request),
+        now=datetime.now(UTC),
+        **body,
+    )
+    return ok(START_ANSWER.dump(answer))
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    # The hot path: no schema object and no PostgreSQL, just one batched Redis script call.
+    body = await read_json(request)
+    token = body.get("session_token")
+    if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:
+        raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
+    product = request_product(request)
+    crypto = request.config_dict[CRYPTO]
+    live_token, macs = crypto.split(token)
+    await sessions.heartbeat(request.config_dict[LIVE], product, live_token, int(time.time() * 1000))
+    response = ok({"next_heartbeat": product.heartbeat_interval})
+    if macs:
+        response.mac_key = crypto.mac_key(token)
+    return response
+
+
+async def end(request: web.Request) -> web.Response:
+    token = (await load_body(request, TOKEN_SCHEMA))["session_token"]
+    live_token, _ = request.config_dict[CRYPTO].split(token)
+    await sessions.end_session(
+        request.config_dict[DB], request.config_dict[LIVE], live_token, datetime.now(UTC)
+    )
+    return ok({"ended": True})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/sessions/start", start),
+        web.post("/sessions/heartbeat", heartbeat),
+        web.post("/sessions/end", end),
+    ]

@@ -1,0 +1,166 @@
+"""The live session store: start, heartbeat, end and terminate, each one Lua script through the batcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from licsrv.live.batcher import UNAVAILABLE, Batcher, Script
+from licsrv.live.errors import LiveUnavailable
+from licsrv.live.keys import (
+    BadToken,
+    TokenCodec,
+    session_key,
+    session_prefix,
+    sessions_key,
+    tombstone_key,
+    tombstone_prefix,
+)
+
+__all__ = [
+    "BadToken",
+    "LiveSessions",
+    "SessionExpired",
+    "SessionLimitReached",
+    "SessionTerminated",
+    "StartResult",
+]
+
+# The per-license index outlives its sessions by a day, so a late start or listing can still tell when an
+# expired session ended (its score) and close its history as `timeout`.
+INDEX_TTL_MS = 24 * 3600 * 1000
+
+
+def _script(name: str) -> Script:
+    return Script((Path(__file__).parent / name).read_text())
+
+
+START = _script("start.lua")
+HEARTBEAT = _script("heartbeat.lua")
+END = _script("end.lua")
+TERMINATE = _script("terminate.lua")
+TERMINATE_LICENSE = _script("terminate_license.lua")
+
+
+class SessionLimitReached(Exception):
+    pass
+
+
+class SessionExpired(Exception):
+    pass
+
+
+class SessionTerminated(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StartResult:
+    session_id: str
+    token: str
+    replaced: list[str]
+    expired: list[tuple[str, int]]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _gone(result: object) -> Exception:
+    if result in (0, b"0", None):
+        return SessionExpired()
+    return SessionTerminated(_text(result))
+
+
+class LiveSessions:
+    def __init__(self, redis: Redis | RedisCluster, batcher: Batcher, id_key: bytes) -> None:
+        self._redis = redis
+        self._batcher = batcher
+        self.tokens = TokenCodec(id_key)
+
+    async def start(
+        self, license_id: int, max_sessions: int, policy: str, session_timeout_s: int, now_ms: int
+    ) -> StartResult:
+        token, session_id = self.tokens.new_token(license_id)
+        timeout_ms = session_timeout_s * 1000
+        ok, expired, replaced = await self._batcher.call(
+            START,
+            [sessions_key(license_id), session_key(license_id, session_id)],
+            [
+                now_ms,
+                timeout_ms,
+                max_sessions,
+                policy,
+                session_id,
+                session_prefix(license_id),
+                tombstone_prefix(license_id),
+                max(INDEX_TTL_MS, 2 * timeout_ms),
+            ],
+        )
+        pairs = [(_text(expired[i]), int(float(expired[i + 1]))) for i in range(0, len(expired), 2)]
+        if not ok:
+            raise SessionLimitReached()
+        return StartResult(session_id, token, [_text(r) for r in replaced], pairs)
+
+    async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int) -> None:
+        license_id, session_id = self.tokens.parse(token)
+        timeout_ms = session_timeout_s * 1000
+        result = await self._batcher.call(
+            HEARTBEAT,
+            [
+                session_key(license_id, session_id),
+                sessions_key(license_id),
+                tombstone_key(license_id, session_id),
+            ],
+            [timeout_ms, now_ms, session_id, max(INDEX_TTL_MS, 2 * timeout_ms)],
+        )
+        if result != 1:
+            raise _gone(result)
+
+    async def end(self, token: str, now_ms: int) -> str:
+        license_id, session_id = self.tokens.parse(token)
+        result = await self._batcher.call(
+            END,
+            [
+                session_key(license_id, session_id),
+                sessions_key(license_id),
+                tombstone_key(license_id, session_id),
+            ],
+            [session_id],
+        )
+        if result != 1:
+            raise _gone(result)
+        return session_id
+
+    async def terminate(self, license_id: int, session_id: str, reason: str, session_timeout_s: int) -> bool:
+        result = await self._batcher.call(
+            TERMINATE,
+            [
+                session_key(license_id, session_id),
+                sessions_key(license_id),
+                tombstone_key(license_id, session_id),
+            ],
+            [session_id, reason, session_timeout_s * 1000],
+        )
+        return result == 1
+
+    async def terminate_license(self, license_id: int, reason: str, session_timeout_s: int) -> list[str]:
+        ended = await self._batcher.call(
+            TERMINATE_LICENSE,
+            [sessions_key(license_id)],
+            [reason, session_timeout_s * 1000, session_prefix(license_id), tombstone_prefix(license_id)],
+        )
+        return [_text(member) for member in ended]
+
+    async def expiries(self, license_id: int) -> dict[str, int]:
+        """Every session id in the license's index with its expiry in ms (past ones included)."""
+        try:
+            pairs = await self._redis.zrange(sessions_key(license_id), 0, -1, withscores=True)
+        except UNAVAILABLE as exc:
+            raise LiveUnavailable(str(exc)) from exc
+        return {_text(member): int(score) for member, score in pairs}
