@@ -4,9 +4,9 @@ import asyncio
 import base64
 
 import pytest
-from factories import make_license, make_product
 from nacl.public import PrivateKey, SealedBox
 
+from factories import make_license, make_product
 from licsrv.live.keys import session_key
 from licsrv.signing import mac_signature_header
 from licsrv.state import REDIS
@@ -46,7 +46,9 @@ async def test_start_heartbeat_end_records_a_normal_history(client, conn, querie
     assert data["update"] is None
     status, body = await beat(client, headers, data["session_token"])
     assert (status, body["data"]) == (200, {"next_heartbeat": 1})
-    response = await client.post("/api/v1/sessions/end", json={"session_token": data["session_token"]}, headers=headers)
+    response = await client.post(
+        "/api/v1/sessions/end", json={"session_token": data["session_token"]}, headers=headers
+    )
     assert response.status == 200
     row = await history_row(conn, data["session_id"])
     assert row["end_reason"] == "normal" and row["hardware_id"] == "hw-1"
@@ -69,7 +71,9 @@ async def test_second_start_is_refused_with_a_generic_message(client, conn, quer
     assert "hw-1" not in body["error"]["message"]
 
 
-async def test_expired_session_frees_the_slot_and_is_closed_lazily_as_timeout(client, conn, queries, product, headers):
+async def test_expired_session_frees_the_slot_and_is_closed_lazily_as_timeout(
+    client, conn, queries, product, headers
+):
     lic = await make_license(conn, queries, product)
     _, first = await start(client, headers, lic["key"])
     first = first["data"]
@@ -110,11 +114,15 @@ async def test_version_gate_and_update_notice(client, conn, queries, product, he
     status, body = await start(client, headers, lic["key"], version="1.10")
     assert status == 200
     assert body["data"]["update"] == {
-        "current_version": "2.0.0", "download_url": "https://example.com/dl", "whats_new": "Neu: 更快"
+        "current_version": "2.0.0",
+        "download_url": "https://example.com/dl",
+        "whats_new": "Neu: 更快",
     }
 
 
-async def test_admin_lists_and_terminates_a_live_session(client, conn, queries, product, headers, admin_headers):
+async def test_admin_lists_and_terminates_a_live_session(
+    client, conn, queries, product, headers, admin_headers
+):
     lic = await make_license(conn, queries, product, customer_name="Zoë Müller")
     _, body = await start(client, headers, lic["key"], "hw-admin")
     session = body["data"]
@@ -145,7 +153,9 @@ async def test_suspending_the_license_ends_its_sessions(client, conn, queries, p
     assert (await history_row(conn, body["data"]["session_id"]))["end_reason"] == "revoked"
 
 
-async def test_five_hundred_concurrent_starts_give_exactly_one_session(client, conn, queries, product, headers):
+async def test_five_hundred_concurrent_starts_give_exactly_one_session(
+    client, conn, queries, product, headers
+):
     lic = await make_license(conn, queries, product, max_devices=1)
     results = await asyncio.gather(*(start(client, headers, lic["key"], "hw-race") for _ in range(500)))
     statuses = [status for status, _ in results]
@@ -153,7 +163,9 @@ async def test_five_hundred_concurrent_starts_give_exactly_one_session(client, c
     assert statuses.count(409) == 499
 
 
-async def test_session_with_client_key_gets_sealed_keys_and_mac_signed_heartbeats(client, conn, queries, product, headers):
+async def test_session_with_client_key_gets_sealed_keys_and_mac_signed_heartbeats(
+    client, conn, queries, product, headers
+):
     lic = await make_license(conn, queries, product)
     client_key = PrivateKey.generate()
     public = base64.b64encode(bytes(client_key.public_key)).decode()
@@ -163,7 +175,9 @@ async def test_session_with_client_key_gets_sealed_keys_and_mac_signed_heartbeat
     mac_key = SealedBox(client_key).decrypt(base64.b64decode(data["mac_key"]))
     assert len(mac_key) == 32
     assert data["content_key"] is None  # this product has no content key
-    response = await client.post("/api/v1/sessions/heartbeat", json={"session_token": data["session_token"]}, headers=headers)
+    response = await client.post(
+        "/api/v1/sessions/heartbeat", json={"session_token": data["session_token"]}, headers=headers
+    )
     raw = await response.read()
     assert response.status == 200
     assert response.headers["X-Licsrv-Signature"] == mac_signature_header(mac_key, raw)
