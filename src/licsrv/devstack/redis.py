@@ -12,10 +12,13 @@ from licsrv.devstack.postgres import free_port
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, port: int | None = None, *, persist: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, persist: bool = False, cluster: bool = False
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
-        self.port = port or free_port()
+        self.port = port or free_port(below=55536 if cluster else 65536)
         self.persist = persist
+        self.cluster = cluster
         self._process: subprocess.Popen | None = None
 
     @property
@@ -31,6 +34,8 @@ class RedisServer:
         args += (
             ["--save", "60 1", "--appendonly", "no"] if self.persist else ["--save", "", "--appendonly", "no"]
         )
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", str(self.data_dir / "nodes.conf")]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -55,3 +60,61 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class RedisCluster:
+    """Three (or more) masters on loopback ports, slots spread by `redis-cli --cluster create`."""
+
+    def __init__(self, base_dir: Path, masters: int = 3) -> None:
+        self.base_dir = Path(base_dir).resolve()
+        self.nodes = [RedisServer(self.base_dir / f"node{n}", cluster=True) for n in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> RedisCluster:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [_redis_cli(), "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(_cluster_ok(node.port) for node in self.nodes):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the Redis cluster did not reach cluster_state:ok")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _redis_cli() -> str:
+    binary = shutil.which("redis-cli")
+    if binary is None:
+        raise FileNotFoundError("redis-cli not found: install redis-server (it ships redis-cli)")
+    return binary
+
+
+def _cluster_ok(port: int) -> bool:
+    result = subprocess.run(
+        [_redis_cli(), "-p", str(port), "cluster", "info"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return "cluster_state:ok" in result.stdout

@@ -4,13 +4,12 @@ script touches one cluster slot; names are short because there may be a million 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
 
-_TOKEN = re.compile(r"^([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})$")
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
+_TOKEN = re.compile(r"^([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{6})([A-Za-z0-9_-]{22})$")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{12}$")
 
 
 class BadToken(ValueError):
@@ -23,7 +22,7 @@ def sessions_key(license_id: int) -> str:
 
 
 def session_key(license_id: int, session_id: str) -> str:
-    """STRING holding the session's start in ms; its TTL is the session's liveness."""
+    """STRING `1` (a shared object: no memory of its own); its TTL is the session's liveness."""
     return f"{{{license_id}}}s{session_id}"
 
 
@@ -40,28 +39,42 @@ def tombstone_prefix(license_id: int) -> str:
     return f"{{{license_id}}}t"
 
 
+# 64 symbols in ASCII order: fixed-width numbers written with them sort as text in numeric order.
+ORDERED_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+
+def _ordered(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        number, digit = divmod(number, 64)
+        chars.append(ORDERED_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
 class TokenCodec:
-    """Tokens are `<license id>.<128 random bits>`; the public session id is a keyed hash of the secret part,
-    so Redis stores no secret and an admin listing can never reveal a token."""
+    """Tokens are `<license id>.<start><128 random bits>`. The public session id is the start second (6
+    ordered chars, so ids sort by age) and a keyed hash of the rest: Redis stores no secret and no start
+    time, and an admin listing can never reveal a token."""
 
     def __init__(self, id_key: bytes) -> None:
         self._id_key = hashlib.blake2b(id_key, digest_size=32, person=b"licsrv-sid").digest()
 
-    def session_id(self, secret: str) -> str:
-        digest = hashlib.blake2b(secret.encode(), key=self._id_key, digest_size=12).digest()
-        return base64.urlsafe_b64encode(digest).decode()
+    def session_id(self, started: str, secret: str) -> str:
+        digest = hashlib.blake2b((started + secret).encode(), key=self._id_key, digest_size=8).digest()
+        return started + _ordered(int.from_bytes(digest, "big"), 6)
 
-    def new_token(self, license_id: int) -> tuple[str, str]:
+    def new_token(self, license_id: int, now_s: int) -> tuple[str, str]:
         """(token, session id)."""
+        started = _ordered(now_s, 6)
         secret = secrets.token_urlsafe(16)
-        return f"{license_id}.{secret}", self.session_id(secret)
+        return f"{license_id}.{started}{secret}", self.session_id(started, secret)
 
     def parse(self, token: str) -> tuple[int, str]:
         """(license id, session id) without touching Redis."""
         match = _TOKEN.match(token)
         if match is None:
             raise BadToken("malformed session token")
-        return int(match[1]), self.session_id(match[2])
+        return int(match[1]), self.session_id(match[2], match[3])
 
 
 def valid_session_id(session_id: str) -> bool:

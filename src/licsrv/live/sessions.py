@@ -86,7 +86,7 @@ class LiveSessions:
     async def start(
         self, license_id: int, max_sessions: int, policy: str, session_timeout_s: int, now_ms: int
     ) -> StartResult:
-        token, session_id = self.tokens.new_token(license_id)
+        token, session_id = self.tokens.new_token(license_id, now_ms // 1000)
         timeout_ms = session_timeout_s * 1000
         ok, expired, replaced = await self._batcher.call(
             START,

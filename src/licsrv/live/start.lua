@@ -27,14 +27,10 @@ if #live >= max_sessions then
   if policy ~= 'replace' then
     return {0, expired, replaced}
   end
-  local by_start = {}
-  for _, member in ipairs(live) do
-    local started = tonumber(redis.call('GET', sprefix .. member)) or 0
-    table.insert(by_start, {started, member})
-  end
-  table.sort(by_start, function(a, b) return a[1] < b[1] end)
+  -- Session ids begin with their start time in an order-preserving encoding: sorted ids, oldest first.
+  table.sort(live)
   for i = 1, #live - max_sessions + 1 do
-    local victim = by_start[i][2]
+    local victim = live[i]
     redis.call('DEL', sprefix .. victim)
     redis.call('ZREM', zset, victim)
     redis.call('SET', tprefix .. victim, 'replaced', 'PX', timeout)
@@ -42,7 +38,7 @@ if #live >= max_sessions then
   end
 end
 
-redis.call('SET', key, now, 'PX', timeout)
+redis.call('SET', key, 1, 'PX', timeout)
 redis.call('ZADD', zset, now + timeout, sid)
 redis.call('PEXPIRE', zset, zttl)
 return {1, expired, replaced}

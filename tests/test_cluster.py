@@ -1,0 +1,85 @@
+"""The session engine once more, against a real three-master Redis Cluster on loopback ports."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from factories import make_license, make_product
+from licsrv.app import create_app
+from licsrv.devstack.redis import RedisCluster
+from licsrv.live.keys import sessions_key
+
+pytestmark = pytest.mark.ci
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    base = Path(tempfile.mkdtemp(prefix="licsrv-cluster-"))
+    with RedisCluster(base) as running:
+        yield running
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings, cluster):
+    return await aiohttp_client(create_app(replace(settings, redis_url=cluster.url)))
+
+
+async def call(client, path, headers, body):
+    response = await client.post(f"/api/v1/sessions/{path}", json=body, headers=headers)
+    return response.status, await response.json()
+
+
+async def test_sessions_on_a_cluster_spread_over_every_master(client, conn, queries):
+    from licsrv.state import REDIS
+
+    product = await make_product(conn, client.app, max_sessions=1)
+    headers = {"X-API-Key": product["api_key"]}
+    licenses = [await make_license(conn, queries, product) for _ in range(12)]
+    tokens = []
+    for lic in licenses:
+        status, body = await call(
+            client, "start", headers, {"license_key": lic["key"], "hardware_id": "h", "client_version": "2.0"}
+        )
+        assert status == 200, body
+        tokens.append(body["data"]["session_token"])
+        status, body = await call(
+            client, "start", headers, {"license_key": lic["key"], "hardware_id": "h", "client_version": "2.0"}
+        )
+        assert body["error"]["code"] == "SESSION_LIMIT_REACHED"
+    redis = client.app[REDIS]
+    slots = {redis.keyslot(sessions_key(lic["id"])) for lic in licenses}
+    nodes = {redis.nodes_manager.get_node_from_slot(slot).port for slot in slots}
+    assert len(nodes) == 3, "the licenses should land on every master"
+    for token in tokens:
+        assert (await call(client, "heartbeat", headers, {"session_token": token}))[0] == 200
+    assert (await call(client, "end", headers, {"session_token": tokens[0]}))[0] == 200
+    status, body = await call(client, "heartbeat", headers, {"session_token": tokens[0]})
+    assert body["error"]["code"] == "SESSION_EXPIRED"
+
+
+async def test_replace_and_terminate_on_a_cluster(client, conn, queries, admin_headers):
+    product = await make_product(conn, client.app, session_policy="replace")
+    headers = {"X-API-Key": product["api_key"]}
+    lic = await make_license(conn, queries, product, max_devices=2)
+    start = {"license_key": lic["key"], "hardware_id": "a", "client_version": "2.0"}
+    _, first = await call(client, "start", headers, start)
+    _, second = await call(client, "start", headers, {**start, "hardware_id": "b"})
+    status, body = await call(client, "heartbeat", headers, {"session_token": first["data"]["session_token"]})
+    assert body["error"]["code"] == "SESSION_TERMINATED"
+    response = await client.get(f"/api/v1/admin/sessions?license_id={lic['id']}", headers=admin_headers)
+    assert [s["id"] for s in (await response.json())["data"]] == [second["data"]["session_id"]]
+    response = await client.delete(
+        f"/api/v1/admin/sessions/{second['data']['session_id']}", headers=admin_headers
+    )
+    assert response.status == 200
+    status, body = await call(
+        client, "heartbeat", headers, {"session_token": second["data"]["session_token"]}
+    )
+    assert body["error"]["code"] == "SESSION_TERMINATED"
+    assert (await client.get("/ready")).status == 200
