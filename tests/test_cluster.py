@@ -81,5 +81,5 @@ async def test_replace_and_terminate_on_a_cluster(client, conn, queries, admin_h
     status, body = await call(
         client, "heartbeat", headers, {"session_token": second["data"]["session_token"]}
     )
-    assert body["error"]["code"] == "SESSION_TERMINATED"
+    assert (status, body["error"]["code"]) == (410, "SESSION_TERMINATED")
     assert (await client.get("/ready")).status == 200
