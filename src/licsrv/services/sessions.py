@@ -242,6 +242,8 @@ async def live_sessions(
             await close_timed_out(
                 conn, db, gone, max((p.session_timeout for p in products.all()), default=60)
             )
+    if license_id is None:
+        LIVE_SESSIONS.set(len(alive))
     return alive
 
 
