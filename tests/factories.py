@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from licsrv.services.audit import CLI_ACTOR
-from licsrv.services.licensing import create_license
+from licsrv.services.licenses import create_license
 from licsrv.state import PRODUCTS
 
 PRODUCT_COLUMNS = (

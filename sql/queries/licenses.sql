@@ -26,3 +26,50 @@ SET activated_at = COALESCE(activated_at, $2),
 WHERE id = $1
 RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features,
           notes, expires_at, duration, activated_at, created_at, updated_at;
+
+-- name: get_license(id)^
+SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
+       expires_at, duration, activated_at, created_at, updated_at
+FROM licenses WHERE id = $1;
+
+-- name: set_license_status(id, status)^
+UPDATE licenses SET status = $2, updated_at = now() WHERE id = $1
+RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
+          expires_at, duration, activated_at, created_at, updated_at;
+
+-- name: extend_license(id, days, now)^
+UPDATE licenses
+SET expires_at = CASE
+        WHEN expires_at IS NOT NULL THEN GREATEST(expires_at, $3) + make_interval(days => $2)
+        WHEN duration IS NOT NULL AND activated_at IS NULL THEN NULL
+        ELSE expires_at END,
+    duration = CASE WHEN expires_at IS NULL AND duration IS NOT NULL AND activated_at IS NULL
+                    THEN duration + make_interval(days => $2) ELSE duration END,
+    updated_at = now()
+WHERE id = $1
+RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
+          expires_at, duration, activated_at, created_at, updated_at;
+
+-- name: update_license(id, customer_name, customer_email, max_devices, max_sessions, features, notes, expires_at)^
+UPDATE licenses
+SET customer_name = $2, customer_email = $3, max_devices = $4, max_sessions = $5, features = $6, notes = $7,
+    expires_at = $8, updated_at = now()
+WHERE id = $1
+RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
+          expires_at, duration, activated_at, created_at, updated_at;
+
+-- name: search_licenses(q, product_id, after_id, row_limit)
+SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices, l.max_sessions,
+       l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at,
+       (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
+FROM licenses l
+WHERE ($1::text IS NULL
+       OR l.key = upper($1)
+       OR lower(l.customer_name) LIKE lower($1) || '%'
+       OR lower(l.customer_email) LIKE lower($1) || '%'
+       OR l.customer_name ILIKE '%' || $1 || '%'
+       OR l.customer_email ILIKE '%' || $1 || '%')
+  AND ($2::bigint IS NULL OR l.product_id = $2)
+  AND ($3::bigint IS NULL OR l.id < $3)
+ORDER BY l.id DESC
+LIMIT $4;

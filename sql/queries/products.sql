@@ -26,3 +26,13 @@ RETURNING id;
 
 -- name: notify_products_changed!
 SELECT pg_notify('licsrv_products', '');
+
+-- name: update_product(id, current_version, minimum_version, download_url, whats_new, session_policy, max_sessions, heartbeat_interval, session_timeout, features, rate_limits, require_signed_requests)!
+UPDATE products
+SET current_version = $2, minimum_version = $3, download_url = $4, whats_new = $5, session_policy = $6,
+    max_sessions = $7, heartbeat_interval = $8, session_timeout = $9, features = $10, rate_limits = $11,
+    require_signed_requests = $12, updated_at = now()
+WHERE id = $1;
+
+-- name: set_product_content_key(id, content_key_enc)!
+UPDATE products SET content_key_enc = $2, updated_at = now() WHERE id = $1;

@@ -39,6 +39,21 @@ def new_card_code() -> str:
     return payload + check_character(payload)
 
 
+def new_card_codes(count: int) -> list[str]:
+    """Many codes at once, from bulk random bytes (rejection sampling keeps every symbol equally likely)."""
+    n = len(ALPHABET)
+    limit = 256 - 256 % n
+    needed = count * (CARD_LENGTH - 1)
+    symbols: list[str] = []
+    while len(symbols) < needed:
+        symbols.extend(ALPHABET[b % n] for b in secrets.token_bytes(needed - len(symbols) + 64) if b < limit)
+    codes = []
+    for i in range(count):
+        payload = "".join(symbols[i * (CARD_LENGTH - 1) : (i + 1) * (CARD_LENGTH - 1)])
+        codes.append(payload + check_character(payload))
+    return codes
+
+
 def card_code_is_well_formed(code: str) -> bool:
     return (
         len(code) == CARD_LENGTH

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.admin_api import products, sessions
+from licsrv.admin_api import cards, licenses, products, records, sessions
 from licsrv.admin_api.auth import bearer_middleware
 
 
@@ -12,4 +12,7 @@ def create_admin_api_app() -> web.Application:
     admin_api = web.Application(middlewares=[bearer_middleware])
     admin_api.add_routes(products.routes())
     admin_api.add_routes(sessions.routes())
+    admin_api.add_routes(licenses.routes())
+    admin_api.add_routes(cards.routes())
+    admin_api.add_routes(records.routes())
     return admin_api

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.api import keys, sessions
+from licsrv.api import keys, licenses, sessions
 from licsrv.api.auth import api_key_middleware
 
 
@@ -12,4 +12,5 @@ def create_api_app() -> web.Application:
     api = web.Application(middlewares=[api_key_middleware])
     api.add_routes(keys.routes())
     api.add_routes(sessions.routes())
+    api.add_routes(licenses.routes())
     return api

@@ -1,0 +1,104 @@
+"""Management API: card batches (generate, list, export CSV, void) and single cards (void)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from licsrv.admin_api.auth import request_actor
+from licsrv.envelope import load_body, load_query, ok, ok_page
+from licsrv.services import cards, licenses
+from licsrv.state import DB
+
+
+class BatchCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    product_id = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**62))
+    count = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    duration_days = fields.Integer(required=True, validate=validate.Range(min=1, max=36500))
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class PageQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    cursor = fields.String(load_default=None, validate=validate.Length(max=100))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class BatchSchema(Schema):
+    id = fields.Integer()
+    product_id = fields.Integer()
+    count = fields.Integer()
+    duration_days = fields.Integer()
+    note = fields.String()
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    unused = fields.Integer()
+    redeemed = fields.Integer()
+    void = fields.Integer()
+    cards = fields.List(fields.String())
+
+
+BATCH = BatchSchema()
+BATCHES = BatchSchema(many=True, exclude=("cards",))
+
+
+async def create_batch(request: web.Request) -> web.Response:
+    body = await load_body(request, BatchCreateSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        batch, codes = await cards.generate_batch(conn, db.q, actor=request_actor(request), **body)
+    return ok(BATCH.dump({**batch, "cards": codes, "unused": len(codes)}), status=201)
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    query = load_query(request, PageQuerySchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        rows = await db.q.list_card_batches(
+            conn, after_id=licenses.decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
+        )
+    page = rows[: query["limit"]]
+    cursor = licenses.encode_cursor(page[-1]["id"]) if len(rows) > query["limit"] else None
+    return ok_page(BATCHES.dump([dict(r) for r in page]), cursor)
+
+
+async def export_batch(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    batch_id = int(request.match_info["id"])
+    async with db.connection() as conn:
+        text = await cards.export_csv(conn, db.q, batch_id)
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="cards-batch-{batch_id}.csv"'},
+    )
+
+
+async def void_batch(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        voided = await cards.void_batch(conn, db.q, int(request.match_info["id"]), request_actor(request))
+    return ok({"voided": voided})
+
+
+async def void_card(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        await cards.void_card(conn, db.q, request.match_info["code"], request_actor(request))
+    return ok({"voided": 1})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/card-batches", create_batch),
+        web.get("/card-batches", list_batches),
+        web.get(r"/card-batches/{id:\d{1,18}}/export", export_batch),
+        web.post(r"/card-batches/{id:\d{1,18}}/void", void_batch),
+        web.post(r"/cards/{code:[A-Za-z0-9-]{1,64}}/void", void_card),
+    ]

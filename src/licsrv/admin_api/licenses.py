@@ -1,0 +1,190 @@
+"""Management API: licenses (create, search, get, update, suspend, resume, revoke, extend, devices)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from licsrv.admin_api.auth import request_actor
+from licsrv.envelope import load_body, load_query, ok, ok_page
+from licsrv.services import licenses
+from licsrv.state import DB, LIVE_CONTROL
+
+NAME = validate.Length(max=200)
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class LicenseCreateSchema(Strict):
+    product_id = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**62))
+    customer_name = fields.String(load_default="", validate=NAME)
+    customer_email = fields.String(load_default="", validate=NAME)
+    max_devices = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100000))
+    max_sessions = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
+    )
+    duration_days = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=36500)
+    )
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
+    features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), load_default=dict)
+    notes = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class LicenseUpdateSchema(Strict):
+    customer_name = fields.String(validate=NAME)
+    customer_email = fields.String(validate=NAME)
+    max_devices = fields.Integer(validate=validate.Range(min=0, max=100000))
+    max_sessions = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10000))
+    expires_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC)
+    features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+    notes = fields.String(validate=validate.Length(max=5000))
+
+
+class ExtendSchema(Strict):
+    days = fields.Integer(required=True, validate=validate.Range(min=1, max=36500))
+
+
+class ListQuerySchema(Strict):
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=100))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    product_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62))
+
+
+class DeviceSchema(Schema):
+    id = fields.Integer()
+    hardware_id = fields.String()
+    machine_name = fields.String()
+    first_ip = fields.String(allow_none=True)
+    last_ip = fields.String(allow_none=True)
+    client_version = fields.String()
+    first_seen_at = fields.DateTime()
+    last_seen_at = fields.DateTime()
+
+
+class LicenseSchema(Schema):
+    id = fields.Integer()
+    key = fields.String()
+    product_id = fields.Integer()
+    customer_name = fields.String()
+    customer_email = fields.String()
+    status = fields.String()
+    max_devices = fields.Integer()
+    devices_used = fields.Integer()
+    max_sessions = fields.Integer(allow_none=True)
+    features = fields.Dict()
+    notes = fields.String()
+    duration_days = fields.Integer(allow_none=True)
+    activated_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    devices = fields.List(fields.Nested(DeviceSchema))
+
+
+LICENSE = LicenseSchema()
+LICENSES = LicenseSchema(many=True, exclude=("devices",))
+
+
+def _id(request: web.Request, name: str = "id") -> int:
+    return int(request.match_info[name])
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await load_body(request, LicenseCreateSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        row = await licenses.create_license(conn, db.q, body.pop("product_id"), body, request_actor(request))
+        detail = await licenses.license_detail(conn, db.q, row["id"])
+    return ok(LICENSE.dump(detail), status=201)
+
+
+async def list_licenses(request: web.Request) -> web.Response:
+    query = load_query(request, ListQuerySchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        page, cursor = await licenses.search_licenses(conn, db.q, **query)
+    return ok_page(LICENSES.dump(page), cursor)
+
+
+async def get_license(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        return ok(LICENSE.dump(await licenses.license_detail(conn, db.q, _id(request))))
+
+
+async def update(request: web.Request) -> web.Response:
+    body = await load_body(request, LicenseUpdateSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        detail = await licenses.update(conn, db.q, _id(request), body, request_actor(request))
+    return ok(LICENSE.dump(detail))
+
+
+def _status_change(status: str):
+    async def handler(request: web.Request) -> web.Response:
+        db = request.config_dict[DB]
+        async with db.connection() as conn:
+            detail = await licenses.set_status(
+                conn, db.q, _id(request), status, request_actor(request), request.config_dict[LIVE_CONTROL]
+            )
+        return ok(LICENSE.dump(detail))
+
+    return handler
+
+
+async def extend(request: web.Request) -> web.Response:
+    days = (await load_body(request, ExtendSchema()))["days"]
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        detail = await licenses.extend(
+            conn, db.q, _id(request), days, request_actor(request), datetime.now(UTC)
+        )
+    return ok(LICENSE.dump(detail))
+
+
+async def remove_device(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        detail = await licenses.remove_device(
+            conn,
+            db.q,
+            _id(request),
+            _id(request, "device_id"),
+            request_actor(request),
+            request.config_dict[LIVE_CONTROL],
+        )
+    return ok(LICENSE.dump(detail))
+
+
+async def reset_devices(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        detail = await licenses.reset_devices(
+            conn, db.q, _id(request), request_actor(request), request.config_dict[LIVE_CONTROL]
+        )
+    return ok(LICENSE.dump(detail))
+
+
+ID = r"{id:\d{1,18}}"
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/licenses", create),
+        web.get("/licenses", list_licenses),
+        web.get(f"/licenses/{ID}", get_license),
+        web.patch(f"/licenses/{ID}", update),
+        web.post(f"/licenses/{ID}/suspend", _status_change("suspended")),
+        web.post(f"/licenses/{ID}/resume", _status_change("active")),
+        web.post(f"/licenses/{ID}/revoke", _status_change("revoked")),
+        web.post(f"/licenses/{ID}/extend", extend),
+        web.post(f"/licenses/{ID}/reset-devices", reset_devices),
+        web.delete(f"/licenses/{ID}/devices/{{device_id:\\d{{1,18}}}}", remove_device),
+    ]

@@ -1,0 +1,70 @@
+"""Management API: the audit log and security events, newest first, with cursors."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from licsrv.envelope import load_query, ok_page
+from licsrv.services.licenses import decode_cursor, encode_cursor
+from licsrv.state import DB
+
+
+class RecordsQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    cursor = fields.String(load_default=None, validate=validate.Length(max=100))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    kind = fields.String(load_default=None, validate=validate.Length(max=64))
+
+
+class AuditSchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    action = fields.String()
+    object_type = fields.String()
+    object_id = fields.String()
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+    ip = fields.String(allow_none=True)
+
+
+class SecurityEventSchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    kind = fields.String()
+    details = fields.Dict()
+    ip = fields.String(allow_none=True)
+    product_id = fields.Integer(allow_none=True)
+
+
+def _page(rows: list, limit: int, schema: Schema) -> web.Response:
+    page = rows[:limit]
+    cursor = encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+    return ok_page(schema.dump([dict(r) for r in page]), cursor)
+
+
+async def audit(request: web.Request) -> web.Response:
+    query = load_query(request, RecordsQuerySchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        rows = await db.q.list_audit(
+            conn, after_id=decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
+        )
+    return _page(rows, query["limit"], AuditSchema(many=True))
+
+
+async def security_events(request: web.Request) -> web.Response:
+    query = load_query(request, RecordsQuerySchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        rows = await db.q.list_security_events(
+            conn, kind=query["kind"], after_id=decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
+        )
+    return _page(rows, query["limit"], SecurityEventSchema(many=True))
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/audit", audit), web.get("/security-events", security_events)]

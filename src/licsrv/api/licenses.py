@@ -1,0 +1,127 @@
+"""Client API: license activation, validation and deactivation, and card redemption."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+from marshmallow import RAISE, Schema, fields, validate
+
+from licsrv.api.auth import request_product
+from licsrv.envelope import load_body, ok
+from licsrv.middlewares import get_client_ip
+from licsrv.services import cards, licensing
+from licsrv.state import DB, LIVE_CONTROL
+
+KEY = validate.Length(min=1, max=100)
+HARDWARE_ID = validate.Length(min=1, max=200)
+
+
+class ClientSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ActivateSchema(ClientSchema):
+    license_key = fields.String(required=True, validate=KEY)
+    hardware_id = fields.String(required=True, validate=HARDWARE_ID)
+    machine_name = fields.String(load_default="", validate=validate.Length(max=200))
+    client_version = fields.String(load_default="", validate=validate.Length(max=40))
+
+
+class LicenseDeviceSchema(ClientSchema):
+    license_key = fields.String(required=True, validate=KEY)
+    hardware_id = fields.String(required=True, validate=HARDWARE_ID)
+
+
+class RedeemSchema(ClientSchema):
+    card_key = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    hardware_id = fields.String(required=True, validate=HARDWARE_ID)
+    license_key = fields.String(load_default=None, allow_none=True, validate=KEY)
+
+
+class LicenseAnswerSchema(Schema):
+    license_key = fields.String(required=True)
+    status = fields.String(required=True)
+    expires_at = fields.String(allow_none=True, metadata={"description": "ISO 8601; null = no expiry"})
+    features = fields.Dict()
+    max_devices = fields.Integer()
+    devices_used = fields.Integer()
+    max_sessions = fields.Integer(allow_none=True)
+    customer_name = fields.String()
+    valid = fields.Boolean()
+    device_id = fields.Integer()
+    deactivated = fields.Boolean()
+    redeemed = fields.Boolean()
+    recharged = fields.Boolean()
+
+
+ANSWER = LicenseAnswerSchema()
+
+
+async def activate(request: web.Request) -> web.Response:
+    body = await load_body(request, ActivateSchema())
+    db = request.config_dict[DB]
+    async with db.transaction() as conn:
+        view = await licensing.activate_device(
+            conn,
+            db.q,
+            request_product(request),
+            body.pop("license_key"),
+            body.pop("hardware_id"),
+            ip=get_client_ip(request),
+            now=datetime.now(UTC),
+            **body,
+        )
+    return ok(ANSWER.dump(view))
+
+
+async def validate_license(request: web.Request) -> web.Response:
+    body = await load_body(request, LicenseDeviceSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        view = await licensing.validate_license(
+            conn, db.q, request_product(request), body["license_key"], body["hardware_id"], datetime.now(UTC)
+        )
+    return ok(ANSWER.dump(view))
+
+
+async def deactivate(request: web.Request) -> web.Response:
+    body = await load_body(request, LicenseDeviceSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        view = await licensing.deactivate_device(
+            conn,
+            db.q,
+            request_product(request),
+            body["license_key"],
+            body["hardware_id"],
+            request.config_dict[LIVE_CONTROL],
+        )
+    return ok(ANSWER.dump(view))
+
+
+async def redeem(request: web.Request) -> web.Response:
+    body = await load_body(request, RedeemSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        view = await cards.redeem(
+            conn,
+            db.q,
+            request_product(request),
+            body["card_key"],
+            body["hardware_id"],
+            get_client_ip(request),
+            datetime.now(UTC),
+            body["license_key"],
+        )
+    return ok(ANSWER.dump(view))
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/licenses/activate", activate),
+        web.post("/licenses/validate", validate_license),
+        web.post("/licenses/deactivate", deactivate),
+        web.post("/cards/redeem", redeem),
+    ]
