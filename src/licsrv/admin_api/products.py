@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 from aiohttp import web
 
 from licsrv.admin_api.auth import request_actor
-from licsrv.admin_api.schemas import ProductSchema
-from licsrv.envelope import ok
+from licsrv.admin_api.schemas import ContentKeySchema, ProductSchema, ProductUpdateSchema
+from licsrv.envelope import load_body, ok
 from licsrv.services import products
-from licsrv.state import DB
+from licsrv.state import CRYPTO, DB
 
 PRODUCT = ProductSchema()
 PRODUCTS = ProductSchema(many=True)
@@ -39,9 +41,33 @@ async def rotate_key(request: web.Request) -> web.Response:
     return ok(PRODUCT.dump(product.public()))
 
 
+async def update_product(request: web.Request) -> web.Response:
+    changes = await load_body(request, ProductUpdateSchema())
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        product = await products.update_product(
+            conn, db.q, _product_id(request), changes, request_actor(request)
+        )
+    return ok(PRODUCT.dump(product.public()))
+
+
+async def set_content_key(request: web.Request) -> web.Response:
+    body = await load_body(request, ContentKeySchema())
+    crypto = request.config_dict[CRYPTO]
+    key = body["content_key"]
+    encrypted = crypto.encrypt_content_key(base64.b64decode(key)) if key else None
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        await products.set_content_key(conn, db.q, _product_id(request), encrypted, request_actor(request))
+        product = await products.get_product(conn, db.q, _product_id(request))
+    return ok(PRODUCT.dump(product.public()))
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/products", list_products),
+        web.patch(r"/products/{id:\d{1,18}}", update_product),
+        web.put(r"/products/{id:\d{1,18}}/content-key", set_content_key),
         web.get(r"/products/{id:\d{1,18}}", get_product),
         web.post(r"/products/{id:\d{1,18}}/rotate-key", rotate_key),
     ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+import base64
+import binascii
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 
 class ProductSchema(Schema):
@@ -24,3 +27,41 @@ class ProductSchema(Schema):
     has_content_key = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+VERSION = validate.Regexp(r"^[0-9A-Za-z.+-]{1,40}$", error="a version: up to 40 of 0-9 A-Z a-z . + -")
+
+
+class ProductUpdateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    current_version = fields.String(validate=VERSION)
+    minimum_version = fields.String(validate=VERSION)
+    download_url = fields.String(validate=validate.Length(max=2000))
+    whats_new = fields.String(validate=validate.Length(max=20000))
+    session_policy = fields.String(validate=validate.OneOf(["reject", "replace"]))
+    max_sessions = fields.Integer(validate=validate.Range(min=1, max=10000))
+    heartbeat_interval = fields.Integer(validate=validate.Range(min=1, max=3600))
+    session_timeout = fields.Integer(validate=validate.Range(min=2, max=7200))
+    features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+    rate_limits = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+    require_signed_requests = fields.Boolean()
+
+
+def _base64_key(value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("content_key must be base64.") from None
+    if not 16 <= len(raw) <= 1024:
+        raise ValidationError("content_key must be 16 to 1024 bytes.")
+
+
+class ContentKeySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    content_key = fields.String(required=True, allow_none=True, validate=_base64_key)

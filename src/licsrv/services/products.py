@@ -150,3 +150,61 @@ async def rotate_api_key(
         await record_change(conn, queries, actor, "product.rotate_key", "product", product_id)
         await queries.notify_products_changed(conn)
         return Product.from_row(await queries.get_product(conn, id=product_id))
+
+
+PRODUCT_SETTINGS = (
+    "current_version",
+    "minimum_version",
+    "download_url",
+    "whats_new",
+    "session_policy",
+    "max_sessions",
+    "heartbeat_interval",
+    "session_timeout",
+    "features",
+    "rate_limits",
+    "require_signed_requests",
+)
+
+
+async def update_product(
+    conn: asyncpg.Connection, queries: Queries, product_id: int, changes: dict[str, Any], actor: Actor
+) -> Product:
+    """Every worker's cache reloads through NOTIFY when this commits."""
+    if not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner changes product settings.")
+    async with conn.transaction():
+        row = await queries.lock_product(conn, id=product_id)
+        if row is None:
+            raise ApiError("NOT_FOUND", "The product was not found.")
+        before = {name: row[name] for name in PRODUCT_SETTINGS}
+        merged = {**before, **{k: v for k, v in changes.items() if k in PRODUCT_SETTINGS}}
+        if merged["session_timeout"] < 2 * merged["heartbeat_interval"]:
+            raise ApiError("VALIDATION_ERROR", "session_timeout must be at least twice heartbeat_interval.")
+        await queries.update_product(conn, id=product_id, **merged)
+        changed = {k: v for k, v in merged.items() if before[k] != v}
+        await record_change(
+            conn,
+            queries,
+            actor,
+            "product.update",
+            "product",
+            product_id,
+            before={k: before[k] for k in changed},
+            after=changed,
+        )
+        await queries.notify_products_changed(conn)
+        return Product.from_row(await queries.get_product(conn, id=product_id))
+
+
+async def set_content_key(
+    conn: asyncpg.Connection, queries: Queries, product_id: int, content_key_enc: bytes | None, actor: Actor
+) -> None:
+    if not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner sets the content key.")
+    async with conn.transaction():
+        if await queries.lock_product(conn, id=product_id) is None:
+            raise ApiError("NOT_FOUND", "The product was not found.")
+        await queries.set_product_content_key(conn, id=product_id, content_key_enc=content_key_enc)
+        await record_change(conn, queries, actor, "product.content_key", "product", product_id)
+        await queries.notify_products_changed(conn)
