@@ -3,11 +3,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from factories import make_product
 
 from licsrv.api.request_signing import request_signature
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.tokens import create_token
+
+from factories import make_product
 
 
 @pytest.fixture
@@ -45,7 +46,8 @@ async def test_create_get_update_and_audit(client, conn, product, admin_headers)
     actions = [
         r["action"]
         for r in await conn.fetch(
-            "SELECT action FROM audit_log WHERE object_type = 'license' AND object_id = $1 ORDER BY id", str(lic["id"])
+            "SELECT action FROM audit_log WHERE object_type = 'license' AND object_id = $1 ORDER BY id",
+            str(lic["id"]),
         )
     ]
     assert actions == ["license.create", "license.update"]

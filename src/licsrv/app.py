@@ -19,6 +19,7 @@ from licsrv.live.client import make_redis
 from licsrv.live.sessions import LiveSessions
 from licsrv.metrics import metrics_middleware
 from licsrv.middlewares import request_context
+from licsrv.openapi import setup_openapi
 from licsrv.services.products import ProductCache
 from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
@@ -86,4 +87,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/api/license", create_legacy_app())
+    setup_openapi(app)
     return app
