@@ -82,7 +82,10 @@ async def export_batch(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     batch_id = int(request.match_info["id"])
     async with db.connection() as conn:
-        text = await cards.export_csv(conn, db.q, batch_id)
+        return csv_download(batch_id, await cards.export_csv(conn, db.q, batch_id))
+
+
+def csv_download(batch_id: int, text: str) -> web.Response:
     return web.Response(
         text=text,
         content_type="text/csv",

@@ -16,20 +16,7 @@ from licsrv.state import DB, LIVE, PRODUCTS
 END_REASONS = ["normal", "timeout", "forced", "replaced", "revoked"]
 
 
-class LiveSessionSchema(Schema):
-    id = fields.String()
-    license_id = fields.Integer()
-    license_key = fields.String()
-    customer_name = fields.String()
-    hardware_id = fields.String()
-    ip = fields.String(allow_none=True)
-    client_version = fields.String()
-    started_at = fields.DateTime()
-    last_heartbeat_at = fields.DateTime()
-    expires_at = fields.DateTime()
-
-
-class HistorySchema(Schema):
+class SessionBaseSchema(Schema):
     id = fields.String()
     license_id = fields.Integer()
     license_key = fields.String()
@@ -39,6 +26,13 @@ class HistorySchema(Schema):
     client_version = fields.String()
     started_at = fields.DateTime()
     last_heartbeat_at = fields.DateTime(allow_none=True)
+
+
+class LiveSessionSchema(SessionBaseSchema):
+    expires_at = fields.DateTime()
+
+
+class HistorySchema(SessionBaseSchema):
     ended_at = fields.DateTime(allow_none=True)
     end_reason = fields.String(allow_none=True)
 

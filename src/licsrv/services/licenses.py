@@ -13,6 +13,7 @@ from licsrv.db import Queries
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.licensing import license_view
+from licsrv.services.session_control import LiveSessionControl
 
 
 def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +161,12 @@ async def search_licenses(
 
 
 async def set_status(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, status: str, actor: Actor, live: Any
+    conn: asyncpg.Connection,
+    queries: Queries,
+    license_id: int,
+    status: str,
+    actor: Actor,
+    live: LiveSessionControl,
 ) -> dict[str, Any]:
     """Suspend (`suspended`), resume (`active`) or revoke (`revoked`); blocking ends live sessions at once."""
     if not actor.can_change():
@@ -245,7 +251,12 @@ async def update(
 
 
 async def remove_device(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, device_id: int, actor: Actor, live: Any
+    conn: asyncpg.Connection,
+    queries: Queries,
+    license_id: int,
+    device_id: int,
+    actor: Actor,
+    live: LiveSessionControl,
 ) -> dict[str, Any]:
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
@@ -268,7 +279,7 @@ async def remove_device(
 
 
 async def reset_devices(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, actor: Actor, live: Any
+    conn: asyncpg.Connection, queries: Queries, license_id: int, actor: Actor, live: LiveSessionControl
 ) -> dict[str, Any]:
     if not actor.can_change():
         raise ApiError("FORBIDDEN")

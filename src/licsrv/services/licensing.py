@@ -11,6 +11,7 @@ import asyncpg
 from licsrv.db import Queries
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
+from licsrv.services.session_control import LiveSessionControl
 
 
 def _normalise_key(license_key: str) -> str:
@@ -122,7 +123,7 @@ async def deactivate_device(
     product: Product,
     license_key: str,
     hardware_id: str,
-    live: Any,
+    live: LiveSessionControl,
 ) -> dict[str, Any]:
     """Frees the device's slot and ends its live sessions, in one transaction."""
     async with conn.transaction():

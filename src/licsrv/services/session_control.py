@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from licsrv.db import Database
 from licsrv.live.sessions import LiveSessions
 from licsrv.services.products import ProductCache
+
+
+class LiveSessionControl(Protocol):
+    """What license changes need from the live store; tests may pass a recording stand-in."""
+
+    async def end_license_sessions(self, license_id: int, reason: str) -> None: ...
+
+    async def end_device_sessions(self, license_id: int, hardware_id: str) -> None: ...
 
 
 class RedisSessionControl:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from licsrv.admin_api.cards import csv_download
 from licsrv.errors import ApiError
 from licsrv.services import cards
 from licsrv.services.products import list_products
@@ -43,13 +44,7 @@ async def batch_csv(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     batch_id = int(request.match_info["id"])
     async with db.connection() as conn:
-        text = await cards.export_csv(conn, db.q, batch_id)
-    return web.Response(
-        text=text,
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="cards-batch-{batch_id}.csv"'},
-    )
+        return csv_download(batch_id, await cards.export_csv(conn, db.q, batch_id))
 
 
 @requires("operator")
