@@ -177,7 +177,9 @@ async def test_search_treats_like_wildcards_as_text(client, conn, product, admin
     marker = f"wild{time.time_ns()}"
     await create(client, admin_headers, product_id=product["id"], customer_name=f"{marker} 100% sure")
     await create(client, admin_headers, product_id=product["id"], customer_name=f"{marker} plain")
-    body = await (await client.get(f"/api/v1/admin/licenses?q={marker}%20100%25", headers=admin_headers)).json()
+    body = await (
+        await client.get(f"/api/v1/admin/licenses?q={marker}%20100%25", headers=admin_headers)
+    ).json()
     assert [lic["customer_name"] for lic in body["data"]] == [f"{marker} 100% sure"]
     body = await (await client.get(f"/api/v1/admin/licenses?q={marker}_", headers=admin_headers)).json()
     assert body["data"] == []
