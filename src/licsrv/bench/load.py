@@ -137,7 +137,15 @@ class Wrk:
             LICSRV_BENCH_API_KEY=self.api_key,
             LICSRV_BENCH_DELAY_MS=str(delay_ms),
         )
-        command = [self.binary, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s"]
+        command = [
+            self.binary,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+        ]
         command += ["--timeout", "5s", "--latency", "-s", str(self.script), self.url]
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 30)

@@ -72,13 +72,19 @@ class Stack:
 class ServerProcess:
     """A server under test in its own process group, so stopping it stops all of its workers."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], ready_path: str, port: int) -> None:
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], ready_path: str, port: int, workers: int = 1
+    ) -> None:
         self.name = name
+        self.workers = workers
         self.command = command
         self.env = env
         self.ready_path = ready_path
         self.port = port
-        self.log = tempfile.NamedTemporaryFile(prefix=f"licsrv-bench-{name}-", suffix=".log", delete=False)
+        # Kept open for the child's lifetime, closed and removed by stop().
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"licsrv-bench-{name}-", suffix=".log", delete=False
+        )
         self.process: subprocess.Popen | None = None
 
     @property
@@ -96,15 +102,21 @@ class ServerProcess:
             try:
                 with urllib.request.urlopen(self.base_url + self.ready_path, timeout=1) as answer:
                     if answer.status == 200:
-                        return self
+                        return self._settled()
             except urllib.error.HTTPError as exc:
                 if exc.code == 405:  # a POST-only route answering: the server is up
-                    return self
+                    return self._settled()
             except OSError:
                 pass
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} did not become ready in {timeout:.0f} s:\n{self.output()[-3000:]}")
+
+    def _settled(self) -> ServerProcess:
+        # One worker answering does not mean all are listening yet; give the others a moment.
+        if self.workers > 1:
+            time.sleep(1.0)
+        return self
 
     def pids(self) -> list[int]:
         """The process and its children (the workers), for a profiler."""
@@ -143,18 +155,36 @@ def licsrv_server(stack: Stack, workers: int) -> ServerProcess:
     port = free_port()
     command = [sys.executable, "-m", "licsrv.cli", "serve", "--workers", str(workers), "--no-migrate"]
     return ServerProcess(
-        f"licsrv-{workers}w", command, child_env(stack.licsrv_env(port, workers)), "/health", port
+        f"licsrv-{workers}w", command, child_env(stack.licsrv_env(port, workers)), "/health", port, workers
     )
 
 
 def bare_server(workers: int) -> ServerProcess:
     port = free_port()
-    command = [sys.executable, "-m", "licsrv.bench.apps", "bare", "--port", str(port), "--workers", str(workers)]
-    return ServerProcess("bare", command, child_env(), "/api/v1/sessions/heartbeat", port)
+    command = [
+        sys.executable,
+        "-m",
+        "licsrv.bench.apps",
+        "bare",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return ServerProcess("bare", command, child_env(), "/api/v1/sessions/heartbeat", port, workers)
 
 
 def rows_server(stack: Stack, workers: int) -> ServerProcess:
     port = free_port()
-    command = [sys.executable, "-m", "licsrv.bench.apps", "rows", "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "licsrv.bench.apps",
+        "rows",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     command += ["--dsn", stack.rows_url]
-    return ServerProcess("rows", command, child_env(), "/api/v1/sessions/heartbeat", port)
+    return ServerProcess("rows", command, child_env(), "/api/v1/sessions/heartbeat", port, workers)
