@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from licsrv.bench.runner import Config, run_bench
+from licsrv.logs import setup_logging
 
 
 def run_from_cli(quick: bool, seconds: float, output_dir: str | None) -> None:
+    setup_logging("WARNING")  # the run's own migrations would log into the printed page
     config = Config.quick_mode() if quick else Config.full(seconds)
     if output_dir is None:
         # A quick run must not overwrite the published numbers.

@@ -81,7 +81,7 @@ def _versions() -> dict[str, str]:
         "Python": platform.python_version(),
         "aiohttp": aiohttp.__version__,
         "Redis": first_line(["redis-server", "--version"]).split(" v=")[-1].split()[0],
-        "PostgreSQL": first_line([pg_bin("postgres"), "--version"]).split()[-1],
+        "PostgreSQL": first_line([pg_bin("postgres"), "--version"]).split("(PostgreSQL)")[-1].split()[0],
         "wrk": first_line([wrk_path() or "wrk", "--version"]).split()[1] if wrk_path() else "missing",
     }
 
