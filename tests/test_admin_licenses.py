@@ -3,11 +3,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from factories import make_product
 
 from licsrv.api.request_signing import request_signature
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.tokens import create_token
+
+from factories import make_product
 
 
 @pytest.fixture
@@ -45,7 +46,8 @@ async def test_create_get_update_and_audit(client, conn, product, admin_headers)
     actions = [
         r["action"]
         for r in await conn.fetch(
-            "SELECT action FROM audit_log WHERE object_type = 'license' AND object_id = $1 ORDER BY id", str(lic["id"])
+            "SELECT action FROM audit_log WHERE object_type = 'license' AND object_id = $1 ORDER BY id",
+            str(lic["id"]),
         )
     ]
     assert actions == ["license.create", "license.update"]
@@ -169,3 +171,13 @@ async def test_signed_requests_are_checked_when_the_product_asks(client, conn, p
         for r in await conn.fetch("SELECT kind FROM security_events WHERE product_id = $1", product["id"])
     }
     assert kinds == {"bad_signature", "replayed_nonce"}
+
+
+async def test_search_treats_like_wildcards_as_text(client, conn, product, admin_headers):
+    marker = f"wild{time.time_ns()}"
+    await create(client, admin_headers, product_id=product["id"], customer_name=f"{marker} 100% sure")
+    await create(client, admin_headers, product_id=product["id"], customer_name=f"{marker} plain")
+    body = await (await client.get(f"/api/v1/admin/licenses?q={marker}%20100%25", headers=admin_headers)).json()
+    assert [lic["customer_name"] for lic in body["data"]] == [f"{marker} 100% sure"]
+    body = await (await client.get(f"/api/v1/admin/licenses?q={marker}_", headers=admin_headers)).json()
+    assert body["data"] == []

@@ -6,9 +6,10 @@ import io
 
 import pytest
 
-from factories import make_license, make_product
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.cards import generate_batch
+
+from factories import make_license, make_product
 
 
 @pytest.fixture

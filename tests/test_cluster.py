@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from factories import make_license, make_product
 from licsrv.app import create_app
 from licsrv.devstack.redis import RedisCluster
 from licsrv.live.keys import sessions_key
+
+from factories import make_license, make_product
 
 pytestmark = pytest.mark.ci
 

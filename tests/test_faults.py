@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from factories import make_license, make_product
 from licsrv.app import create_app
 from licsrv.devstack.postgres import PostgresServer
 from licsrv.devstack.redis import RedisServer
 from licsrv.migrate import migrate
+
+from factories import make_license, make_product
 
 pytestmark = pytest.mark.ci
 

@@ -6,10 +6,11 @@ import base64
 import pytest
 from nacl.public import PrivateKey, SealedBox
 
-from factories import make_license, make_product
 from licsrv.live.keys import session_key
 from licsrv.signing import mac_signature_header
 from licsrv.state import REDIS
+
+from factories import make_license, make_product
 
 
 @pytest.fixture

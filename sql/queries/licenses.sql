@@ -58,18 +58,24 @@ WHERE id = $1
 RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
           expires_at, duration, activated_at, created_at, updated_at;
 
--- name: search_licenses(q, product_id, after_id, row_limit)
+-- name: list_licenses(product_id, after_id, row_limit)
 SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices, l.max_sessions,
        l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at,
        (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
 FROM licenses l
-WHERE ($1::text IS NULL
-       OR l.key = upper($1)
-       OR lower(l.customer_name) LIKE lower($1) || '%'
-       OR lower(l.customer_email) LIKE lower($1) || '%'
-       OR l.customer_name ILIKE '%' || $1 || '%'
-       OR l.customer_email ILIKE '%' || $1 || '%')
-  AND ($2::bigint IS NULL OR l.product_id = $2)
-  AND ($3::bigint IS NULL OR l.id < $3)
+WHERE ($1::bigint IS NULL OR l.product_id = $1)
+  AND ($2::bigint IS NULL OR l.id < $2)
 ORDER BY l.id DESC
-LIMIT $4;
+LIMIT $3;
+
+-- name: search_licenses(key, pattern, product_id, after_id, row_limit)
+-- `pattern` is '%<lower-cased text, LIKE-escaped>%': the trigram indexes of 0002 answer it.
+SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices, l.max_sessions,
+       l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at,
+       (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
+FROM licenses l
+WHERE (l.key = $1 OR lower(l.customer_name) LIKE $2 OR lower(l.customer_email) LIKE $2)
+  AND ($3::bigint IS NULL OR l.product_id = $3)
+  AND ($4::bigint IS NULL OR l.id < $4)
+ORDER BY l.id DESC
+LIMIT $5;

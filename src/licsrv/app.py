@@ -19,12 +19,14 @@ from licsrv.live.client import make_redis
 from licsrv.live.sessions import LiveSessions
 from licsrv.metrics import metrics_middleware
 from licsrv.middlewares import request_context
+from licsrv.openapi import setup_openapi
 from licsrv.services.products import ProductCache
 from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
 from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, REDIS, SETTINGS
+from licsrv.web import create_admin_web_app
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -86,4 +88,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/api/license", create_legacy_app())
+    app.add_subapp("/admin", create_admin_web_app())
+    setup_openapi(app)
     return app

@@ -199,6 +199,34 @@ def bench(quick: bool, seconds: float, output_dir: str | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--licenses", "license_count", type=click.IntRange(0, 10_000_000), default=100_000, show_default=True
+)
+@click.option(
+    "--history", "history_count", type=click.IntRange(0, 100_000_000), default=1_000_000, show_default=True
+)
+def seed(license_count: int, history_count: int) -> None:
+    """Fill the database with synthetic licenses and session history (for measuring; never in production)."""
+    from licsrv.admin_bench import run_seed
+
+    made, rows, seconds = run_seed(_settings(), license_count, history_count)
+    click.echo(f"seeded {made} licenses and {rows} history rows in {seconds:.1f} s")
+
+
+@main.command("bench-admin")
+@click.option(
+    "--requests", "requests_per_page", type=click.IntRange(5, 10_000), default=50, show_default=True
+)
+def bench_admin(requests_per_page: int) -> None:
+    """p50/p95 of the admin pages over real HTTP against the configured database (seed it first)."""
+    from licsrv.admin_bench import run_measure
+
+    click.echo(f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, (p50, p95) in run_measure(_settings(), requests_per_page).items():
+        click.echo(f"{name:<34} {p50:>8.1f} {p95:>8.1f}")
+
+
+@main.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
 def dev(host: str | None, port: int | None) -> None:

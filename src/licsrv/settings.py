@@ -53,6 +53,9 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 10
     product_cache_refresh: float = 60.0
+    admin_idle_timeout: int = 1800
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
     templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))
     dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))

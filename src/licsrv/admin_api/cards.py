@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.admin_api.auth import request_actor
 from licsrv.envelope import load_body, load_query, ok, ok_page
+from licsrv.openapi import documented
 from licsrv.services import cards, licenses
 from licsrv.state import DB
 
@@ -47,6 +48,9 @@ BATCH = BatchSchema()
 BATCHES = BatchSchema(many=True, exclude=("cards",))
 
 
+@documented(
+    "Generate a card batch", tag="admin: cards", body=BatchCreateSchema, answer=BatchSchema, status=201
+)
 async def create_batch(request: web.Request) -> web.Response:
     body = await load_body(request, BatchCreateSchema())
     db = request.config_dict[DB]
@@ -55,6 +59,12 @@ async def create_batch(request: web.Request) -> web.Response:
     return ok(BATCH.dump({**batch, "cards": codes, "unused": len(codes)}), status=201)
 
 
+@documented(
+    "List card batches",
+    tag="admin: cards",
+    query=PageQuerySchema,
+    answer=BatchSchema(many=True, exclude=("cards",)),
+)
 async def list_batches(request: web.Request) -> web.Response:
     query = load_query(request, PageQuerySchema())
     db = request.config_dict[DB]
@@ -67,6 +77,7 @@ async def list_batches(request: web.Request) -> web.Response:
     return ok_page(BATCHES.dump([dict(r) for r in page]), cursor)
 
 
+@documented("Export a batch as CSV", tag="admin: cards", content_type="text/csv", errors=("NOT_FOUND",))
 async def export_batch(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     batch_id = int(request.match_info["id"])
@@ -80,6 +91,7 @@ async def export_batch(request: web.Request) -> web.Response:
     )
 
 
+@documented("Void the unused cards of a batch", tag="admin: cards", errors=("NOT_FOUND",))
 async def void_batch(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
@@ -87,6 +99,7 @@ async def void_batch(request: web.Request) -> web.Response:
     return ok({"voided": voided})
 
 
+@documented("Void one unused card", tag="admin: cards", errors=("CARD_NOT_FOUND",))
 async def void_card(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:

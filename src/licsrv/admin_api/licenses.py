@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.admin_api.auth import request_actor
 from licsrv.envelope import load_body, load_query, ok, ok_page
+from licsrv.openapi import documented
 from licsrv.services import licenses
 from licsrv.state import DB, LIVE_CONTROL
 
@@ -96,6 +97,14 @@ def _id(request: web.Request, name: str = "id") -> int:
     return int(request.match_info[name])
 
 
+@documented(
+    "Create a license",
+    tag="admin: licenses",
+    body=LicenseCreateSchema,
+    answer=LicenseSchema,
+    status=201,
+    errors=("FORBIDDEN",),
+)
 async def create(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseCreateSchema())
     db = request.config_dict[DB]
@@ -105,6 +114,12 @@ async def create(request: web.Request) -> web.Response:
     return ok(LICENSE.dump(detail), status=201)
 
 
+@documented(
+    "Search licenses (key, customer, email) with a cursor",
+    tag="admin: licenses",
+    query=ListQuerySchema,
+    answer=LicenseSchema(many=True, exclude=("devices",)),
+)
 async def list_licenses(request: web.Request) -> web.Response:
     query = load_query(request, ListQuerySchema())
     db = request.config_dict[DB]
@@ -113,12 +128,22 @@ async def list_licenses(request: web.Request) -> web.Response:
     return ok_page(LICENSES.dump(page), cursor)
 
 
+@documented(
+    "A license with its devices", tag="admin: licenses", answer=LicenseSchema, errors=("LICENSE_NOT_FOUND",)
+)
 async def get_license(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
         return ok(LICENSE.dump(await licenses.license_detail(conn, db.q, _id(request))))
 
 
+@documented(
+    "Update a license",
+    tag="admin: licenses",
+    body=LicenseUpdateSchema,
+    answer=LicenseSchema,
+    errors=("LICENSE_NOT_FOUND",),
+)
 async def update(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseUpdateSchema())
     db = request.config_dict[DB]
@@ -128,6 +153,14 @@ async def update(request: web.Request) -> web.Response:
 
 
 def _status_change(status: str):
+    verb = {"suspended": "Suspend", "active": "Resume", "revoked": "Revoke"}[status]
+
+    @documented(
+        f"{verb} a license (blocking ends its live sessions)",
+        tag="admin: licenses",
+        answer=LicenseSchema,
+        errors=("LICENSE_NOT_FOUND", "CONFLICT"),
+    )
     async def handler(request: web.Request) -> web.Response:
         db = request.config_dict[DB]
         async with db.connection() as conn:
@@ -139,6 +172,13 @@ def _status_change(status: str):
     return handler
 
 
+@documented(
+    "Extend a license by days",
+    tag="admin: licenses",
+    body=ExtendSchema,
+    answer=LicenseSchema,
+    errors=("LICENSE_NOT_FOUND",),
+)
 async def extend(request: web.Request) -> web.Response:
     days = (await load_body(request, ExtendSchema()))["days"]
     db = request.config_dict[DB]
@@ -149,6 +189,12 @@ async def extend(request: web.Request) -> web.Response:
     return ok(LICENSE.dump(detail))
 
 
+@documented(
+    "Remove a device (frees the slot, ends its sessions)",
+    tag="admin: licenses",
+    answer=LicenseSchema,
+    errors=("NOT_FOUND",),
+)
 async def remove_device(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
@@ -163,6 +209,12 @@ async def remove_device(request: web.Request) -> web.Response:
     return ok(LICENSE.dump(detail))
 
 
+@documented(
+    "Remove every device of a license",
+    tag="admin: licenses",
+    answer=LicenseSchema,
+    errors=("LICENSE_NOT_FOUND",),
+)
 async def reset_devices(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:

@@ -9,6 +9,7 @@ from aiohttp import web
 from licsrv.admin_api.auth import request_actor
 from licsrv.admin_api.schemas import ContentKeySchema, ProductSchema, ProductUpdateSchema
 from licsrv.envelope import load_body, ok
+from licsrv.openapi import documented
 from licsrv.services import products
 from licsrv.state import CRYPTO, DB
 
@@ -20,6 +21,7 @@ def _product_id(request: web.Request) -> int:
     return int(request.match_info["id"])
 
 
+@documented("List products", tag="admin: products", answer=ProductSchema(many=True))
 async def list_products(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
@@ -27,6 +29,7 @@ async def list_products(request: web.Request) -> web.Response:
     return ok(PRODUCTS.dump([p.public() for p in found]))
 
 
+@documented("Get a product", tag="admin: products", answer=ProductSchema, errors=("NOT_FOUND",))
 async def get_product(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
@@ -34,6 +37,12 @@ async def get_product(request: web.Request) -> web.Response:
     return ok(PRODUCT.dump(product.public()))
 
 
+@documented(
+    "Rotate the client API key (owner)",
+    tag="admin: products",
+    answer=ProductSchema,
+    errors=("NOT_FOUND", "FORBIDDEN"),
+)
 async def rotate_key(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
@@ -41,6 +50,13 @@ async def rotate_key(request: web.Request) -> web.Response:
     return ok(PRODUCT.dump(product.public()))
 
 
+@documented(
+    "Change product settings (owner)",
+    tag="admin: products",
+    body=ProductUpdateSchema,
+    answer=ProductSchema,
+    errors=("NOT_FOUND", "FORBIDDEN"),
+)
 async def update_product(request: web.Request) -> web.Response:
     changes = await load_body(request, ProductUpdateSchema())
     db = request.config_dict[DB]
@@ -51,6 +67,13 @@ async def update_product(request: web.Request) -> web.Response:
     return ok(PRODUCT.dump(product.public()))
 
 
+@documented(
+    "Set or clear the product content key (owner)",
+    tag="admin: products",
+    body=ContentKeySchema,
+    answer=ProductSchema,
+    errors=("NOT_FOUND", "FORBIDDEN"),
+)
 async def set_content_key(request: web.Request) -> web.Response:
     body = await load_body(request, ContentKeySchema())
     crypto = request.config_dict[CRYPTO]

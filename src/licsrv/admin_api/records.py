@@ -6,6 +6,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.envelope import load_query, ok_page
+from licsrv.openapi import documented
 from licsrv.services.licenses import decode_cursor, encode_cursor
 from licsrv.state import DB
 
@@ -46,6 +47,7 @@ def _page(rows: list, limit: int, schema: Schema) -> web.Response:
     return ok_page(schema.dump([dict(r) for r in page]), cursor)
 
 
+@documented("Audit log", tag="admin: records", query=RecordsQuerySchema, answer=AuditSchema(many=True))
 async def audit(request: web.Request) -> web.Response:
     query = load_query(request, RecordsQuerySchema())
     db = request.config_dict[DB]
@@ -56,6 +58,9 @@ async def audit(request: web.Request) -> web.Response:
     return _page(rows, query["limit"], AuditSchema(many=True))
 
 
+@documented(
+    "Security events", tag="admin: records", query=RecordsQuerySchema, answer=SecurityEventSchema(many=True)
+)
 async def security_events(request: web.Request) -> web.Response:
     query = load_query(request, RecordsQuerySchema())
     db = request.config_dict[DB]

@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.admin_api.auth import request_actor
 from licsrv.envelope import load_query, ok
+from licsrv.openapi import documented
 from licsrv.services import sessions
 from licsrv.state import DB, LIVE, PRODUCTS
 
@@ -60,6 +61,9 @@ LIVE_SESSIONS = LiveSessionSchema(many=True)
 HISTORY = HistorySchema(many=True)
 
 
+@documented(
+    "Live sessions", tag="admin: sessions", query=SessionsQuerySchema, answer=LiveSessionSchema(many=True)
+)
 async def list_sessions(request: web.Request) -> web.Response:
     query = load_query(request, SessionsQuerySchema())
     found = await sessions.live_sessions(
@@ -72,6 +76,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     return ok(LIVE_SESSIONS.dump(found))
 
 
+@documented("Terminate a live session (forced)", tag="admin: sessions", errors=("NOT_FOUND", "FORBIDDEN"))
 async def terminate(request: web.Request) -> web.Response:
     ended = await sessions.terminate_session(
         request.config_dict[DB],
@@ -84,6 +89,12 @@ async def terminate(request: web.Request) -> web.Response:
     return ok(ended)
 
 
+@documented(
+    "Session history (last 24 h by default)",
+    tag="admin: sessions",
+    query=HistoryQuerySchema,
+    answer=HistorySchema(many=True),
+)
 async def list_history(request: web.Request) -> web.Response:
     query = load_query(request, HistoryQuerySchema())
     rows = await sessions.history(

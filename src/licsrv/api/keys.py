@@ -6,6 +6,7 @@ from aiohttp import web
 from marshmallow import Schema, fields
 
 from licsrv.envelope import ok
+from licsrv.openapi import documented
 from licsrv.state import KEYRING
 
 
@@ -19,6 +20,7 @@ class PublicKeySchema(Schema):
 KEYS_SCHEMA = PublicKeySchema(many=True)
 
 
+@documented("Public keys that verify signed answers", tag="client", answer=PublicKeySchema)
 async def list_keys(request: web.Request) -> web.Response:
     return ok(KEYS_SCHEMA.dump(request.config_dict[KEYRING].published))
 

@@ -15,6 +15,7 @@ from licsrv.api.auth import api_key_middleware, request_product
 from licsrv.envelope import Handler, as_api_error, read_json
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
+from licsrv.openapi import documented
 from licsrv.services import licensing, sessions
 from licsrv.state import CRYPTO, DB, LIVE
 
@@ -71,6 +72,12 @@ async def _body(request: web.Request, schema: Schema) -> dict:
     return schema.load(await read_json(request))
 
 
+@documented(
+    "Legacy: start a session (older server's fields)",
+    tag="legacy",
+    body=LegacyStartSchema,
+    errors=("SESSION_LIMIT_REACHED", "LICENSE_NOT_FOUND", "VERSION_TOO_OLD"),
+)
 async def session_start(request: web.Request) -> web.Response:
     body = await _body(request, LegacyStartSchema())
     answer = await sessions.start_session(
@@ -98,6 +105,12 @@ async def session_start(request: web.Request) -> web.Response:
     )
 
 
+@documented(
+    "Legacy: heartbeat",
+    tag="legacy",
+    body=LegacyHeartbeatSchema,
+    errors=("SESSION_EXPIRED", "SESSION_TERMINATED"),
+)
 async def session_heartbeat(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
     product = request_product(request)
@@ -107,6 +120,7 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     return success(heartbeat_interval=product.heartbeat_interval)
 
 
+@documented("Legacy: end a session", tag="legacy", body=LegacyHeartbeatSchema, errors=("SESSION_EXPIRED",))
 async def session_end(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
     await sessions.end_session(
@@ -115,6 +129,12 @@ async def session_end(request: web.Request) -> web.Response:
     return success()
 
 
+@documented(
+    "Legacy: verify a license",
+    tag="legacy",
+    body=LegacyLicenseSchema,
+    errors=("LICENSE_NOT_FOUND", "DEVICE_NOT_ACTIVATED"),
+)
 async def verify(request: web.Request) -> web.Response:
     body = await _body(request, LegacyLicenseSchema())
     db = request.config_dict[DB]
@@ -129,6 +149,12 @@ async def verify(request: web.Request) -> web.Response:
     return success(valid=True, expires_at=expires_at.isoformat() if expires_at else None)
 
 
+@documented(
+    "Legacy: activate a device",
+    tag="legacy",
+    body=LegacyLicenseSchema,
+    errors=("LICENSE_NOT_FOUND", "DEVICE_LIMIT_REACHED"),
+)
 async def activate(request: web.Request) -> web.Response:
     body = await _body(request, LegacyLicenseSchema())
     if not body["hardware_hash"]:

@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from licsrv.api.auth import request_product
 from licsrv.envelope import load_body, ok
 from licsrv.middlewares import get_client_ip
+from licsrv.openapi import documented
 from licsrv.services import cards, licensing
 from licsrv.state import DB, LIVE_CONTROL
 
@@ -59,6 +60,19 @@ class LicenseAnswerSchema(Schema):
 ANSWER = LicenseAnswerSchema()
 
 
+@documented(
+    "Activate a device on a license (uses a slot; idempotent)",
+    tag="licenses",
+    body=ActivateSchema,
+    answer=LicenseAnswerSchema,
+    errors=(
+        "LICENSE_NOT_FOUND",
+        "LICENSE_EXPIRED",
+        "LICENSE_SUSPENDED",
+        "LICENSE_REVOKED",
+        "DEVICE_LIMIT_REACHED",
+    ),
+)
 async def activate(request: web.Request) -> web.Response:
     body = await load_body(request, ActivateSchema())
     db = request.config_dict[DB]
@@ -76,6 +90,19 @@ async def activate(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@documented(
+    "Is the license valid on this device?",
+    tag="licenses",
+    body=LicenseDeviceSchema,
+    answer=LicenseAnswerSchema,
+    errors=(
+        "LICENSE_NOT_FOUND",
+        "LICENSE_EXPIRED",
+        "LICENSE_SUSPENDED",
+        "LICENSE_REVOKED",
+        "DEVICE_NOT_ACTIVATED",
+    ),
+)
 async def validate_license(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
     db = request.config_dict[DB]
@@ -86,6 +113,13 @@ async def validate_license(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@documented(
+    "Free this device's slot and end its sessions",
+    tag="licenses",
+    body=LicenseDeviceSchema,
+    answer=LicenseAnswerSchema,
+    errors=("LICENSE_NOT_FOUND", "DEVICE_NOT_ACTIVATED"),
+)
 async def deactivate(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
     db = request.config_dict[DB]
@@ -101,6 +135,13 @@ async def deactivate(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@documented(
+    "Redeem a card key (new license, same license again, or recharge)",
+    tag="cards",
+    body=RedeemSchema,
+    answer=LicenseAnswerSchema,
+    errors=("CARD_NOT_FOUND", "CARD_VOID", "CARD_BOUND_ELSEWHERE", "LICENSE_NOT_FOUND"),
+)
 async def redeem(request: web.Request) -> web.Response:
     body = await load_body(request, RedeemSchema())
     db = request.config_dict[DB]

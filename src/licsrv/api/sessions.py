@@ -12,6 +12,7 @@ from licsrv.api.auth import request_product
 from licsrv.envelope import load_body, ok, read_json
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
+from licsrv.openapi import documented
 from licsrv.services import sessions
 from licsrv.state import CRYPTO, DB, LIVE
 
@@ -66,6 +67,23 @@ TOKEN_SCHEMA = TokenSchema()
 START_ANSWER = StartAnswerSchema()
 
 
+@documented(
+    "Start a run session",
+    tag="sessions",
+    body=StartSchema,
+    answer=StartAnswerSchema,
+    errors=(
+        "INVALID_API_KEY",
+        "LICENSE_NOT_FOUND",
+        "LICENSE_EXPIRED",
+        "LICENSE_SUSPENDED",
+        "LICENSE_REVOKED",
+        "DEVICE_LIMIT_REACHED",
+        "SESSION_LIMIT_REACHED",
+        "VERSION_TOO_OLD",
+        "SERVICE_UNAVAILABLE",
+    ),
+)
 async def start(request: web.Request) -> web.Response:
     body = await load_body(request, START_SCHEMA)
     answer = await sessions.start_session(
@@ -80,6 +98,19 @@ async def start(request: web.Request) -> web.Response:
     return ok(START_ANSWER.dump(answer))
 
 
+@documented(
+    "Keep a session alive (every heartbeat_interval seconds)",
+    tag="sessions",
+    body=TokenSchema,
+    answer=HeartbeatAnswerSchema,
+    errors=(
+        "SESSION_EXPIRED",
+        "SESSION_TERMINATED",
+        "LICENSE_SUSPENDED",
+        "LICENSE_REVOKED",
+        "SERVICE_UNAVAILABLE",
+    ),
+)
 async def heartbeat(request: web.Request) -> web.Response:
     # The hot path: no schema object and no PostgreSQL, just one batched Redis script call.
     body = await read_json(request)
@@ -96,6 +127,12 @@ async def heartbeat(request: web.Request) -> web.Response:
     return response
 
 
+@documented(
+    "End a session normally",
+    tag="sessions",
+    body=TokenSchema,
+    errors=("SESSION_EXPIRED", "SESSION_TERMINATED"),
+)
 async def end(request: web.Request) -> web.Response:
     token = (await load_body(request, TOKEN_SCHEMA))["session_token"]
     live_token, _ = request.config_dict[CRYPTO].split(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 
@@ -48,3 +49,67 @@ async def create_admin(
             after={"username": username, "role": role},
         )
     return admin_id
+
+
+async def check_login(
+    conn: asyncpg.Connection, queries: Queries, username: str, password: str
+) -> dict | None:
+    """The admin when the password matches and the account is enabled, else None (same time either way)."""
+    from licsrv.signing import verify_password
+
+    row = await queries.get_admin_by_username(conn, username=username) if USERNAME.match(username) else None
+    stored = row["password_hash"] if row else _dummy_hash()
+    loop = asyncio.get_running_loop()
+    matches = await loop.run_in_executor(None, verify_password, stored, password)
+    if row is None or not matches or row["disabled"]:
+        return None
+    await queries.record_login(conn, id=row["id"])
+    return {"id": row["id"], "username": row["username"], "role": row["role"]}
+
+
+async def change_password(
+    conn: asyncpg.Connection, queries: Queries, admin_id: int, new_password: str, actor: Actor
+) -> None:
+    """Own password for anyone; another admin's only for an owner."""
+    row = await queries.get_admin(conn, id=admin_id)
+    if row is None:
+        raise ApiError("NOT_FOUND", "No such admin.")
+    if row["username"] != actor.name and not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner resets another admin's password.")
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        raise ApiError("VALIDATION_ERROR", f"password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, new_password)
+    async with conn.transaction():
+        await queries.set_admin_password(conn, id=admin_id, password_hash=password_hash)
+        await record_change(conn, queries, actor, "admin.password", "admin_user", admin_id)
+
+
+async def set_role(
+    conn: asyncpg.Connection, queries: Queries, admin_id: int, role: str, disabled: bool, actor: Actor
+) -> None:
+    if not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner manages admins.")
+    if role not in ROLES:
+        raise ApiError("VALIDATION_ERROR", f"role must be one of {', '.join(ROLES)}.")
+    async with conn.transaction():
+        before = await queries.get_admin(conn, id=admin_id)
+        if before is None:
+            raise ApiError("NOT_FOUND", "No such admin.")
+        if before["username"] == actor.name and (role != "owner" or disabled):
+            raise ApiError("CONFLICT", "You cannot demote or disable yourself.")
+        await queries.set_admin_role(conn, id=admin_id, role=role, disabled=disabled)
+        await record_change(
+            conn,
+            queries,
+            actor,
+            "admin.update",
+            "admin_user",
+            admin_id,
+            before={"role": before["role"], "disabled": before["disabled"]},
+            after={"role": role, "disabled": disabled},
+        )
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("no such admin: keeps the timing of a failed login the same")

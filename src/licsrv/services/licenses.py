@@ -139,13 +139,22 @@ async def search_licenses(
     limit: int,
     product_id: int | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    rows = await queries.search_licenses(
-        conn,
-        q=(q or "").strip() or None,
-        product_id=product_id,
-        after_id=decode_cursor(cursor),
-        row_limit=limit + 1,
-    )
+    text = (q or "").strip()
+    after_id = decode_cursor(cursor)
+    if text:
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await queries.search_licenses(
+            conn,
+            key=text.upper(),
+            pattern=f"%{escaped}%",
+            product_id=product_id,
+            after_id=after_id,
+            row_limit=limit + 1,
+        )
+    else:
+        rows = await queries.list_licenses(
+            conn, product_id=product_id, after_id=after_id, row_limit=limit + 1
+        )
     page = [admin_view(row, row["devices_used"]) for row in rows[:limit]]
     return page, encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
 

@@ -1,0 +1,47 @@
+"""The admin UI `/admin`: server-rendered pages behind a login, every form CSRF-protected."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from licsrv.web import auth, cards, dashboard, licenses, records, sessions, settings
+from licsrv.web.session import admin_auth_middleware
+
+
+def create_admin_web_app() -> web.Application:
+    admin = web.Application(middlewares=[admin_auth_middleware])
+    admin.add_routes(
+        [
+            web.get("/login", auth.login_form),
+            web.post("/login", auth.login),
+            web.post("/logout", auth.logout),
+            web.get("/password", auth.password_form),
+            web.post("/password", auth.change_password),
+            web.get("/", dashboard.dashboard),
+            web.get("/api/summary", dashboard.summary),
+            web.get("/licenses", licenses.license_list),
+            web.post("/licenses", licenses.license_create),
+            web.get(r"/licenses/{id:\d{1,18}}", licenses.license_detail),
+            web.post(r"/licenses/{id:\d{1,18}}/{action:[a-z-]{1,20}}", licenses.license_action),
+            web.get("/cards", cards.batch_list),
+            web.post("/cards", cards.batch_create),
+            web.get(r"/cards/{id:\d{1,18}}.csv", cards.batch_csv),
+            web.post(r"/cards/{id:\d{1,18}}/void", cards.batch_void),
+            web.get("/sessions", sessions.live_list),
+            web.post(r"/sessions/{id:[A-Za-z0-9_-]{12}}/terminate", sessions.terminate),
+            web.get("/history", sessions.history),
+            web.get("/products", settings.product_page),
+            web.get(r"/products/{id:\d{1,18}}", settings.product_page),
+            web.post(r"/products/{id:\d{1,18}}", settings.product_update),
+            web.post(r"/products/{id:\d{1,18}}/rotate", settings.product_rotate),
+            web.get("/tokens", settings.token_list),
+            web.post("/tokens", settings.token_create),
+            web.post(r"/tokens/{id:\d{1,18}}/revoke", settings.token_revoke),
+            web.get("/admins", settings.admin_list),
+            web.post("/admins", settings.admin_create),
+            web.post(r"/admins/{id:\d{1,18}}", settings.admin_update),
+            web.get("/audit", records.audit),
+            web.get("/security", records.security),
+        ]
+    )
+    return admin

@@ -1,0 +1,94 @@
+"""Admin login, logout and password changes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from licsrv.errors import ApiError
+from licsrv.middlewares import get_client_ip
+from licsrv.services import admins
+from licsrv.services.audit import record_security_event
+from licsrv.state import DB, SETTINGS
+from licsrv.web.render import flash_error, form, page
+from licsrv.web.session import (
+    ADMIN,
+    COOKIE,
+    Lockout,
+    actor_of,
+    create_session,
+    destroy_session,
+    set_cookie,
+)
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/admin") and not target.startswith("//") else "/admin/"
+
+
+async def login_form(request: web.Request) -> web.Response:
+    if request.get(ADMIN):
+        raise web.HTTPSeeOther("/admin/")
+    return page(request, "admin/login.html", next=_safe_next(request.query.get("next", "/admin/")))
+
+
+async def login(request: web.Request) -> web.Response:
+    data = await form(request)
+    username, password = data.get("username", "")[:64], data.get("password", "")[:1024]
+    target = _safe_next(data.get("next", "/admin/"))
+    ip = get_client_ip(request)
+    lockout = Lockout(request)
+    if await lockout.locked(username, ip):
+        minutes = request.config_dict[SETTINGS].login_lockout_seconds // 60
+        message = f"Too many failed logins. Try again in {minutes} minutes."
+        return page(request, "admin/login.html", status=429, error=message, next=target, username=username)
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        admin = await admins.check_login(conn, db.q, username, password)
+        if admin is None:
+            await record_security_event(conn, db.q, "admin_login_failed", {"username": username}, ip=ip)
+    if admin is None:
+        await lockout.failed(username, ip)
+        return page(
+            request,
+            "admin/login.html",
+            status=401,
+            error="Wrong username or password.",
+            next=target,
+            username=username,
+        )
+    await lockout.succeeded(username)
+    await destroy_session(request)
+    response = web.HTTPSeeOther(target)
+    session_id = await create_session(request, admin)
+    set_cookie(request, response, COOKIE, session_id, None)
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    await destroy_session(request)
+    response = web.HTTPSeeOther("/admin/login")
+    response.del_cookie(COOKIE, path="/admin")
+    raise response
+
+
+async def password_form(request: web.Request) -> web.Response:
+    return page(request, "admin/password.html")
+
+
+async def change_password(request: web.Request) -> web.Response:
+    data = await form(request)
+    db = request.config_dict[DB]
+    actor = actor_of(request)
+    async with db.connection() as conn:
+        check = await admins.check_login(conn, db.q, actor.name, data.get("current_password", ""))
+        if check is None:
+            return page(request, "admin/password.html", status=400, error="The current password is wrong.")
+        if data.get("new_password") != data.get("repeat_password"):
+            return page(request, "admin/password.html", status=400, error="The new passwords differ.")
+        try:
+            await admins.change_password(
+                conn, db.q, request[ADMIN]["id"], data.get("new_password", ""), actor
+            )
+        except ApiError as exc:
+            return page(request, "admin/password.html", status=exc.status, error=flash_error(exc))
+    return page(request, "admin/password.html", message="Password changed.")

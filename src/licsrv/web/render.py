@@ -1,0 +1,55 @@
+"""Rendering admin pages: the shared context (who is logged in, the CSRF token, the role's rights)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from licsrv.errors import ApiError
+from licsrv.web.session import ADMIN, CSRF, forbidden
+
+RANK = {"viewer": 0, "operator": 1, "owner": 2}
+
+
+def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    admin = request.get(ADMIN)
+    role = admin["role"] if admin else "viewer"
+    context.update(
+        admin=admin,
+        csrf=request[CSRF],
+        can_operate=RANK[role] >= RANK["operator"],
+        is_owner=role == "owner",
+        path=request.path,
+    )
+    return aiohttp_jinja2.render_template(template, request, context, status=status)
+
+
+def requires(role: str) -> Callable:
+    """POST handlers that change something: a lower role gets 403 even if it crafted the form itself."""
+
+    def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Callable:
+        @wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            if RANK[request[ADMIN]["role"]] < RANK[role]:
+                raise forbidden(request, f"this needs the {role} role.")
+            return await handler(request)
+
+        return checked
+
+    return wrap
+
+
+def flash_error(error: ApiError) -> str:
+    details = "; ".join(
+        f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in (error.details or {}).items()
+    )
+    return f"{error.message} {details}".strip()
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await request.post()).items() if k != "csrf"}

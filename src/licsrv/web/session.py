@@ -1,0 +1,156 @@
+"""Admin web sessions in Redis (a random id in an HttpOnly, SameSite=Strict cookie), login lockout counters,
+and the middleware that authenticates every /admin request and checks the CSRF token of every POST.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from aiohttp import web
+
+from licsrv.envelope import Handler
+from licsrv.live.batcher import UNAVAILABLE
+from licsrv.middlewares import get_client_ip
+from licsrv.services.audit import Actor
+from licsrv.state import REDIS, SETTINGS
+
+COOKIE = "licsrv_admin"
+ANON_CSRF_COOKIE = "licsrv_csrf"
+PUBLIC_PATHS = ("/admin/login",)
+ADMIN = web.RequestKey("admin", dict)
+CSRF = web.RequestKey("csrf", str)
+
+
+def _session_key(session_id: str) -> str:
+    return f"as:{session_id}"
+
+
+async def create_session(request: web.Request, admin: dict[str, Any]) -> str:
+    """A new id at every login, so an id planted before login is worthless after it."""
+    session_id = secrets.token_urlsafe(32)
+    data = {**admin, "csrf": secrets.token_urlsafe(24)}
+    settings = request.config_dict[SETTINGS]
+    await request.config_dict[REDIS].set(
+        _session_key(session_id), orjson.dumps(data), ex=settings.admin_idle_timeout
+    )
+    return session_id
+
+
+async def load_session(request: web.Request) -> dict[str, Any] | None:
+    session_id = request.cookies.get(COOKIE, "")
+    if not 20 <= len(session_id) <= 64:
+        return None
+    # GETEX slides the idle timeout with the same round trip.
+    raw = await request.config_dict[REDIS].getex(
+        _session_key(session_id), ex=request.config_dict[SETTINGS].admin_idle_timeout
+    )
+    return orjson.loads(raw) if raw else None
+
+
+async def destroy_session(request: web.Request) -> None:
+    session_id = request.cookies.get(COOKIE, "")
+    if session_id:
+        await request.config_dict[REDIS].delete(_session_key(session_id))
+
+
+def secure_cookies(request: web.Request) -> bool:
+    mode = request.config_dict[SETTINGS].cookie_secure
+    if mode in ("1", "true", "yes"):
+        return True
+    if mode in ("0", "false", "no"):
+        return False
+    forwarded_https = (
+        request.headers.get("X-Forwarded-Proto", "") == "https" and get_client_ip(request) != request.remote
+    )
+    return request.secure or forwarded_https
+
+
+def set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int | None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/admin",
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+    )
+
+
+def actor_of(request: web.Request) -> Actor:
+    admin = request[ADMIN]
+    return Actor(name=admin["username"], role=admin["role"], ip=get_client_ip(request))
+
+
+class Lockout:
+    """Failed logins counted per username and per IP; 5 failures lock both for 15 minutes (configurable)."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._redis = request.config_dict[REDIS]
+        self._settings = request.config_dict[SETTINGS]
+
+    def _keys(self, username: str, ip: str | None) -> list[str]:
+        return [f"lf:u:{username.lower()[:64]}", f"lf:ip:{ip or '-'}"]
+
+    async def locked(self, username: str, ip: str | None) -> bool:
+        counts = await self._redis.mget(self._keys(username, ip))
+        return any(int(count or 0) >= self._settings.login_max_failures for count in counts)
+
+    async def failed(self, username: str, ip: str | None) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for key in self._keys(username, ip):
+            pipe.incr(key)
+            pipe.expire(key, self._settings.login_lockout_seconds)
+        await pipe.execute()
+
+    async def succeeded(self, username: str) -> None:
+        await self._redis.delete(f"lf:u:{username.lower()[:64]}")
+
+
+def forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=f"403 Forbidden: {message}", content_type="text/plain")
+
+
+async def _csrf_ok(request: web.Request, expected: str | None) -> bool:
+    if not expected:
+        return False
+    sent = request.headers.get("X-CSRF-Token", "")
+    if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sent = str((await request.post()).get("csrf", ""))
+    return bool(sent) and hmac.compare_digest(sent, expected)
+
+
+@web.middleware
+async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        admin = await load_session(request)
+    except UNAVAILABLE:
+        return web.Response(
+            status=503, text="The session store is unavailable; retry shortly.", headers={"Retry-After": "2"}
+        )
+    public = request.path.startswith(PUBLIC_PATHS)
+    if admin is None and not public:
+        raise web.HTTPSeeOther(f"/admin/login?next={quote(request.path_qs)}")
+    if admin is not None:
+        request[ADMIN] = admin
+        request[CSRF] = admin["csrf"]
+    else:
+        request[CSRF] = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    if request.method == "POST" and not await _csrf_ok(
+        request, request[CSRF] if admin or ANON_CSRF_COOKIE in request.cookies else None
+    ):
+        raise forbidden(request, "the form's CSRF token is missing or wrong; reload the page and try again.")
+    response = await handler(request)
+    if (
+        admin is None
+        and request.cookies.get(ANON_CSRF_COOKIE) != request[CSRF]
+        and COOKIE not in response.cookies
+    ):
+        set_cookie(request, response, ANON_CSRF_COOKIE, request[CSRF], None)
+    return response

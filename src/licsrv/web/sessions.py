@@ -1,0 +1,77 @@
+"""Live sessions (with Terminate) and the session history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from licsrv.errors import ApiError
+from licsrv.services import sessions
+from licsrv.state import DB, LIVE, PRODUCTS
+from licsrv.web.render import page, requires
+from licsrv.web.session import actor_of
+
+REASONS = ("normal", "timeout", "forced", "replaced", "revoked")
+
+
+async def live_list(request: web.Request) -> web.Response:
+    found = await sessions.live_sessions(
+        request.config_dict[DB], request.config_dict[LIVE], request.config_dict[PRODUCTS], datetime.now(UTC)
+    )
+    return page(request, "admin/sessions.html", sessions=found)
+
+
+@requires("operator")
+async def terminate(request: web.Request) -> web.Response:
+    try:
+        await sessions.terminate_session(
+            request.config_dict[DB],
+            request.config_dict[LIVE],
+            request.config_dict[PRODUCTS],
+            request.match_info["id"],
+            actor_of(request),
+            datetime.now(UTC),
+        )
+    except ApiError as exc:
+        if exc.code != "NOT_FOUND":
+            raise
+    raise web.HTTPSeeOther("/admin/sessions")
+
+
+def _time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def history(request: web.Request) -> web.Response:
+    now = datetime.now(UTC)
+    query = request.query
+    license_id = int(query["license_id"]) if query.get("license_id", "").isdigit() else None
+    reason = query.get("reason") if query.get("reason") in REASONS else None
+    since = _time(query.get("since", "")) or now - timedelta(hours=24)
+    until = _time(query.get("until", ""))
+    rows = await sessions.history(
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request.config_dict[PRODUCTS],
+        now,
+        license_id=license_id,
+        since=since,
+        until=until,
+        end_reason=reason,
+        limit=200,
+    )
+    return page(
+        request,
+        "admin/history.html",
+        rows=rows,
+        reasons=REASONS,
+        license_id=license_id or "",
+        reason=reason or "",
+        since=since.strftime("%Y-%m-%dT%H:%M"),
+        until=until.strftime("%Y-%m-%dT%H:%M") if until else "",
+    )

@@ -1,0 +1,161 @@
+"""Owner pages: product settings (with the API key, copy and Rotate), management tokens, admin users."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from licsrv.errors import ApiError
+from licsrv.services import admins, products, tokens
+from licsrv.state import DB
+from licsrv.web.render import flash_error, form, page, requires
+from licsrv.web.session import actor_of
+
+
+async def product_page(
+    request: web.Request, error: str | None = None, status: int = 200, **extra
+) -> web.Response:
+    db = request.config_dict[DB]
+    product_id = int(request.match_info.get("id", "1"))
+    async with db.connection() as conn:
+        product = await products.get_product(conn, db.q, product_id)
+        all_products = await products.list_products(conn, db.q)
+    return page(
+        request,
+        "admin/product.html",
+        status=status,
+        product=product,
+        products=all_products,
+        error=error,
+        features_json=orjson.dumps(product.features).decode(),
+        rate_limits_json=orjson.dumps(product.rate_limits).decode(),
+        **extra,
+    )
+
+
+def _json_object(text: str, name: str) -> dict:
+    try:
+        value = orjson.loads(text or "{}")
+    except orjson.JSONDecodeError:
+        raise ApiError("VALIDATION_ERROR", f"{name} must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise ApiError("VALIDATION_ERROR", f"{name} must be a JSON object.")
+    return value
+
+
+@requires("owner")
+async def product_update(request: web.Request) -> web.Response:
+    data = await form(request)
+    db = request.config_dict[DB]
+    product_id = int(request.match_info["id"])
+    try:
+        changes = {
+            "current_version": data.get("current_version", "")[:40],
+            "minimum_version": data.get("minimum_version", "")[:40],
+            "download_url": data.get("download_url", "")[:2000],
+            "whats_new": data.get("whats_new", "")[:20000],
+            "session_policy": data.get("session_policy", "reject"),
+            "max_sessions": int(data.get("max_sessions") or 1),
+            "heartbeat_interval": int(data.get("heartbeat_interval") or 30),
+            "session_timeout": int(data.get("session_timeout") or 60),
+            "features": _json_object(data.get("features", ""), "Feature flags"),
+            "rate_limits": _json_object(data.get("rate_limits", ""), "Rate limits"),
+            "require_signed_requests": data.get("require_signed_requests") == "on",
+        }
+        if changes["session_policy"] not in ("reject", "replace"):
+            raise ApiError("VALIDATION_ERROR", "Session policy is reject or replace.")
+        async with db.connection() as conn:
+            await products.update_product(conn, db.q, product_id, changes, actor_of(request))
+    except ValueError:
+        return await product_page(
+            request, error="Numbers are expected for sessions and intervals.", status=400
+        )
+    except ApiError as exc:
+        return await product_page(request, error=flash_error(exc), status=exc.status)
+    return await product_page(request, message="Saved.")
+
+
+@requires("owner")
+async def product_rotate(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        await products.rotate_api_key(conn, db.q, int(request.match_info["id"]), actor_of(request))
+    return await product_page(request, message="A new API key is active; the old one is refused from now on.")
+
+
+async def token_list(request: web.Request, **extra) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        rows = await db.q.list_api_tokens(conn)
+    return page(request, "admin/tokens.html", tokens=rows, **extra)
+
+
+@requires("owner")
+async def token_create(request: web.Request) -> web.Response:
+    data = await form(request)
+    db = request.config_dict[DB]
+    try:
+        async with db.connection() as conn:
+            _, token = await tokens.create_token(
+                conn, db.q, data.get("name", "")[:100], data.get("role", ""), actor_of(request)
+            )
+    except ApiError as exc:
+        return await token_list(request, error=flash_error(exc))
+    return await token_list(request, new_token=token)
+
+
+@requires("owner")
+async def token_revoke(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        await tokens.revoke_token(conn, db.q, int(request.match_info["id"]), actor_of(request))
+    raise web.HTTPSeeOther("/admin/tokens")
+
+
+async def admin_list(request: web.Request, **extra) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        rows = await db.q.list_admins(conn)
+    return page(request, "admin/admins.html", admins=rows, **extra)
+
+
+@requires("owner")
+async def admin_create(request: web.Request) -> web.Response:
+    data = await form(request)
+    db = request.config_dict[DB]
+    try:
+        async with db.connection() as conn:
+            await admins.create_admin(
+                conn,
+                db.q,
+                data.get("username", ""),
+                data.get("password", ""),
+                data.get("role", ""),
+                actor_of(request),
+            )
+    except ApiError as exc:
+        return await admin_list(request, error=flash_error(exc))
+    raise web.HTTPSeeOther("/admin/admins")
+
+
+@requires("owner")
+async def admin_update(request: web.Request) -> web.Response:
+    data = await form(request)
+    db = request.config_dict[DB]
+    admin_id = int(request.match_info["id"])
+    try:
+        async with db.connection() as conn:
+            if data.get("new_password"):
+                await admins.change_password(conn, db.q, admin_id, data["new_password"], actor_of(request))
+            else:
+                await admins.set_role(
+                    conn,
+                    db.q,
+                    admin_id,
+                    data.get("role", ""),
+                    data.get("disabled") == "on",
+                    actor_of(request),
+                )
+    except ApiError as exc:
+        return await admin_list(request, error=flash_error(exc))
+    raise web.HTTPSeeOther("/admin/admins")

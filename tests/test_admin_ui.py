@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import pytest
+
+from admin_helpers import PASSWORD, login, make_admin, page_csrf
+from factories import make_license, make_product
+
+PAGES = [
+    "/admin/",
+    "/admin/licenses",
+    "/admin/cards",
+    "/admin/sessions",
+    "/admin/history",
+    "/admin/products",
+    "/admin/tokens",
+    "/admin/admins",
+    "/admin/audit",
+    "/admin/security",
+    "/admin/password",
+]
+
+
+@pytest.fixture(autouse=True)
+async def fresh_ip_lockout(client):
+    """Every test logs in from 127.0.0.1: start each with that address's failure count at zero."""
+    from licsrv.state import REDIS
+
+    await client.app[REDIS].delete("lf:ip:127.0.0.1")
+
+
+@pytest.fixture
+async def owner(client, conn, queries):
+    username = await make_admin(conn, queries, "owner")
+    response = await login(client, username)
+    assert response.status == 303
+    return username
+
+
+async def test_login_sets_a_strict_httponly_cookie_and_opens_every_page(client, owner):
+    for path in PAGES:
+        response = await client.get(path)
+        assert response.status == 200, path
+        assert "<form" in await response.text() or path in ("/admin/audit", "/admin/security")
+
+
+async def test_cookie_flags(client, conn, queries):
+    username = await make_admin(conn, queries)
+    response = await login(client, username)
+    cookie = response.cookies["licsrv_admin"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/admin"
+
+
+async def test_pages_need_a_login(client):
+    response = await client.get("/admin/licenses", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/admin/login")
+
+
+async def test_wrong_password_is_refused_and_recorded(client, conn, queries):
+    username = await make_admin(conn, queries)
+    response = await login(client, username, "wrong password!")
+    assert response.status == 401
+    assert "Wrong username or password" in await response.text()
+    kinds = await conn.fetchval(
+        "SELECT count(*) FROM security_events"
+        " WHERE kind = 'admin_login_failed' AND details->>'username' = $1",
+        username,
+    )
+    assert kinds == 1
+
+
+async def test_five_failures_lock_the_account_even_for_the_right_password(client, conn, queries):
+    username = await make_admin(conn, queries)
+    for _ in range(5):
+        assert (await login(client, username, "nope nope nope")).status == 401
+    response = await login(client, username, PASSWORD)
+    assert response.status == 429
+    assert "Too many failed logins" in await response.text()
+
+
+async def test_post_without_csrf_token_is_refused(client, owner):
+    response = await client.post("/admin/licenses", data={"customer_name": "x"}, allow_redirects=False)
+    assert response.status == 403
+    response = await client.post(
+        "/admin/licenses", data={"customer_name": "x", "csrf": "forged"}, allow_redirects=False
+    )
+    assert response.status == 403
+
+
+async def test_create_license_and_escape_customer_data(client, conn, owner):
+    token = await page_csrf(client, "/admin/licenses")
+    name = "<script>alert(1)</script> Jürgen 张伟"
+    response = await client.post(
+        "/admin/licenses",
+        data={"csrf": token, "customer_name": name, "max_devices": "2", "product_id": "1"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    page = await (await client.get(response.headers["Location"])).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Jürgen 张伟" in page and "<script>alert(1)" not in page
+    assert await conn.fetchval("SELECT count(*) FROM licenses WHERE customer_name = $1", name) == 1
+
+
+async def test_viewer_sees_but_cannot_change(client, conn, queries):
+    viewer = await make_admin(conn, queries, "viewer")
+    await login(client, viewer)
+    page = await (await client.get("/admin/licenses")).text()
+    assert "Create license" not in page
+    token = await page_csrf(client, "/admin/licenses")
+    response = await client.post(
+        "/admin/licenses", data={"csrf": token, "customer_name": "viewer-made"}, allow_redirects=False
+    )
+    assert response.status == 403
+    assert await conn.fetchval("SELECT count(*) FROM licenses WHERE customer_name = 'viewer-made'") == 0
+
+
+async def test_terminate_from_the_sessions_page(client, conn, queries, owner):
+    product = await make_product(conn, client.app)
+    headers = {"X-API-Key": product["api_key"]}
+    lic = await make_license(conn, queries, product, customer_name="Live Kunde")
+    start = {"license_key": lic["key"], "hardware_id": "ui-hw", "client_version": "2.0.0"}
+    session = (await (await client.post("/api/v1/sessions/start", json=start, headers=headers)).json())[
+        "data"
+    ]
+    page = await (await client.get("/admin/sessions")).text()
+    assert "Live Kunde" in page and "Terminate" in page
+    token = await page_csrf(client, "/admin/sessions")
+    response = await client.post(
+        f"/admin/sessions/{session['session_id']}/terminate", data={"csrf": token}, allow_redirects=False
+    )
+    assert response.status == 303
+    reply = await (
+        await client.post(
+            "/api/v1/sessions/heartbeat", json={"session_token": session["session_token"]}, headers=headers
+        )
+    ).json()
+    assert reply["error"]["code"] == "SESSION_TERMINATED"
+
+
+async def test_dashboard_summary_json(client, owner):
+    response = await client.get("/admin/api/summary")
+    body = await response.json()
+    assert {"live_sessions", "licenses", "devices", "unused_cards", "newest"} <= set(body)
+
+
+async def test_logout_ends_the_session(client, owner):
+    token = await page_csrf(client)
+    await client.post("/admin/logout", data={"csrf": token}, allow_redirects=False)
+    response = await client.get("/admin/", allow_redirects=False)
+    assert response.status == 303
