@@ -5,18 +5,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-all lint format install system-deps browser-deps bench clean
+.PHONY: run test test-all lint format install system-deps browser-deps bench-deps bench clean
 
 run: install system-deps
 	$(BIN)/licsrv dev
 
-test: install system-deps browser-deps lint
+test: install system-deps browser-deps bench-deps lint
 	$(BIN)/python -m pytest
 
-test-all: install system-deps browser-deps
+test-all: install system-deps browser-deps bench-deps
 	$(BIN)/python -m pytest -m ""
 
-bench: install system-deps
+bench: install system-deps bench-deps
 	$(BIN)/licsrv bench
 
 lint: install
@@ -59,6 +59,14 @@ browser-deps:
 		echo "Installing chromium for the browser tests (apt-get)"; \
 		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
 		echo "WARNING: chromium could not be installed; the browser tests will be skipped."; \
+	fi
+
+# The load generator of `make bench` (and of its quick smoke test in `make test`) is Debian's wrk.
+bench-deps:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		echo "Installing wrk (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk || \
+		{ echo "wrk is missing and could not be installed: install the 'wrk' package as root."; exit 1; }; \
 	fi
 
 clean:

@@ -184,6 +184,21 @@ def cards_generate(count: int, duration_days: int, product_slug: str, note: str,
 
 
 @main.command()
+@click.option("--quick", is_flag=True, help="Smoke test: tiny counts, 1 s per point, a few seconds in all.")
+@click.option(
+    "--seconds", type=click.FloatRange(1, 60), default=5.0, show_default=True, help="Per load point."
+)
+@click.option(
+    "--output-dir", type=click.Path(file_okay=False), default=None, help="Default: docs/ (quick: a temp dir)."
+)
+def bench(quick: bool, seconds: float, output_dir: str | None) -> None:
+    """Measure heartbeat throughput against bare aiohttp and the row-per-heartbeat design, and more."""
+    from licsrv.bench.cli import run_from_cli
+
+    run_from_cli(quick, seconds, output_dir)
+
+
+@main.command()
 @click.option(
     "--licenses", "license_count", type=click.IntRange(0, 10_000_000), default=100_000, show_default=True
 )
