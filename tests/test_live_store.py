@@ -11,13 +11,17 @@ from licsrv.live.batcher import Batcher
 from licsrv.live.client import make_redis
 from licsrv.live.keys import BadToken, TokenCodec
 from licsrv.live.sessions import LiveSessions, SessionExpired
+from licsrv.live.wire import DirectBatcher
 
 
-@pytest.fixture
-async def live(redis_url):
+@pytest.fixture(params=["redis-py pipeline", "direct connection"])
+async def live(request, redis_url):
     redis = make_redis(redis_url)
-    batcher = Batcher(redis)
+    await redis.flushdb()  # both variants use the same license ids
+    batcher = Batcher(redis) if request.param == "redis-py pipeline" else DirectBatcher(redis_url)
     yield LiveSessions(redis, batcher, id_key=b"test"), redis, batcher
+    if isinstance(batcher, DirectBatcher):
+        await batcher.close()
     await redis.aclose()
 
 

@@ -11,12 +11,14 @@ from aiohttp import web
 from licsrv import ops
 from licsrv.admin_api import create_admin_api_app
 from licsrv.api import create_api_app
+from licsrv.api import sessions as session_api
 from licsrv.api.legacy import create_legacy_app
 from licsrv.db import Database, Queries, connect_pool
 from licsrv.envelope import envelope_middleware
 from licsrv.live.batcher import Batcher
-from licsrv.live.client import make_redis
+from licsrv.live.client import is_cluster_url, make_redis
 from licsrv.live.sessions import LiveSessions
+from licsrv.live.wire import DirectBatcher
 from licsrv.metrics import metrics_middleware
 from licsrv.middlewares import request_context
 from licsrv.openapi import setup_openapi
@@ -47,10 +49,16 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
-    secret_key = app[SETTINGS].secret_key
-    app[LIVE] = LiveSessions(app[REDIS], Batcher(app[REDIS]), id_key=secret_key.encode())
-    app[CRYPTO] = SessionCrypto(secret_key)
+    settings = app[SETTINGS]
+    if is_cluster_url(settings.redis_url):
+        batcher: Batcher | DirectBatcher = Batcher(app[REDIS])
+    else:
+        batcher = DirectBatcher(settings.redis_url, timeout=settings.redis_timeout)
+    app[LIVE] = LiveSessions(app[REDIS], batcher, id_key=settings.secret_key.encode())
+    app[CRYPTO] = SessionCrypto(settings.secret_key)
     yield
+    if isinstance(batcher, DirectBatcher):
+        await batcher.close()
 
 
 async def keyring_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -84,7 +92,7 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
-    app.add_routes([web.get("/", index), *ops.routes()])
+    app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/api/license", create_legacy_app())

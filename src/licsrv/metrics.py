@@ -21,6 +21,9 @@ LATENCY = Histogram(
 HEARTBEATS = Counter("licsrv_heartbeats", "Session heartbeats by outcome", ["outcome"])
 START_REFUSALS = Counter("licsrv_session_start_refusals", "Refused session starts by error code", ["code"])
 BACKEND_ERRORS = Counter("licsrv_backend_errors", "Errors talking to PostgreSQL or Redis", ["backend"])
+HEARTBEAT_OK = HEARTBEATS.labels("ok")
+HEARTBEAT_EXPIRED = HEARTBEATS.labels("expired")
+HEARTBEAT_TERMINATED = HEARTBEATS.labels("terminated")
 LIVE_SESSIONS = Gauge(
     "licsrv_live_sessions", "Live sessions in Redis at the last count", multiprocess_mode="max"
 )
@@ -30,6 +33,22 @@ def _route_name(request: web.Request) -> str:
     route = request.match_info.route
     resource = route.resource if route is not None else None
     return resource.canonical if resource is not None else "unmatched"
+
+
+_request_counters: dict[tuple[str, str, int], object] = {}
+_latency_histograms: dict[str, object] = {}
+
+
+def _observe(route: str, method: str, status: int, seconds: float) -> None:
+    # Label lookups cost more than the increments; the children are kept (a few dozen routes × statuses).
+    counter = _request_counters.get((route, method, status))
+    if counter is None:
+        counter = _request_counters[(route, method, status)] = REQUESTS.labels(route, method, str(status))
+    histogram = _latency_histograms.get(route)
+    if histogram is None:
+        histogram = _latency_histograms[route] = LATENCY.labels(route)
+    counter.inc()
+    histogram.observe(seconds)
 
 
 @web.middleware
@@ -44,9 +63,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
-        route = _route_name(request)
-        REQUESTS.labels(route, request.method, str(status)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - started)
+        _observe(_route_name(request), request.method, status, time.perf_counter() - started)
 
 
 def metrics_handler() -> Handler:

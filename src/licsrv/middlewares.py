@@ -46,9 +46,14 @@ def get_client_ip(request: web.Request) -> str | None:
     return request.get(CLIENT_IP)
 
 
+FAST_PATHS = frozenset({"/api/v1/sessions/heartbeat"})
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.config_dict[SETTINGS]
+    if request.path in FAST_PATHS and not settings.access_log:
+        return await handler(request)  # the hot path: no request id, no client IP, nothing to log
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID_FORMAT.match(incoming) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id

@@ -17,12 +17,16 @@ def request_product(request: web.Request) -> Product:
     return request[PRODUCT]
 
 
-@web.middleware
-async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
-        return await handler(request)
+def authenticate(request: web.Request) -> Product:
     product = request.config_dict[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
     if product is None:
         raise ApiError("INVALID_API_KEY")
     request[PRODUCT] = product
+    return product
+
+
+@web.middleware
+async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path not in PUBLIC_PATHS:
+        authenticate(request)
     return await handler(request)

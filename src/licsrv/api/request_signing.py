@@ -20,6 +20,7 @@ from licsrv.live.batcher import UNAVAILABLE
 from licsrv.live.errors import LiveUnavailable
 from licsrv.middlewares import get_client_ip
 from licsrv.services.audit import record_security_event
+from licsrv.services.products import Product
 from licsrv.state import DB, REDIS
 
 WINDOW_SECONDS = 300
@@ -48,8 +49,12 @@ async def _refuse(request: web.Request, code: str, kind: str, product_id: int) -
 @web.middleware
 async def request_signing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     product = request.get(PRODUCT)  # absent on public paths such as /keys
-    if product is None or not product.require_signed_requests:
-        return await handler(request)
+    if product is not None and product.require_signed_requests:
+        await check_request_signature(request, product)
+    return await handler(request)
+
+
+async def check_request_signature(request: web.Request, product: Product) -> None:
     timestamp = request.headers.get("X-Licsrv-Timestamp", "")
     nonce = request.headers.get("X-Licsrv-Nonce", "")
     signature = request.headers.get("X-Licsrv-Request-Signature", "")
@@ -66,4 +71,3 @@ async def request_signing_middleware(request: web.Request, handler: Handler) -> 
         raise LiveUnavailable(str(exc)) from exc
     if not first_use:
         raise await _refuse(request, "REPLAYED_REQUEST", "replayed_nonce", product.id)
-    return await handler(request)

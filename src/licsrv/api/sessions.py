@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
-from licsrv.api.auth import request_product
+from licsrv.api.auth import authenticate, request_product
+from licsrv.api.request_signing import check_request_signature
 from licsrv.envelope import load_body, ok, read_json
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
@@ -112,12 +113,15 @@ async def start(request: web.Request) -> web.Response:
     ),
 )
 async def heartbeat(request: web.Request) -> web.Response:
-    # The hot path: no schema object and no PostgreSQL, just one batched Redis script call.
+    # The hot path: a route of the root app (no sub-app middlewares), no schema object, no PostgreSQL —
+    # the API key from the in-process cache, then one batched Redis script call.
+    product = authenticate(request)
+    if product.require_signed_requests:
+        await check_request_signature(request, product)
     body = await read_json(request)
     token = body.get("session_token")
     if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:
         raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
-    product = request_product(request)
     crypto = request.config_dict[CRYPTO]
     live_token, macs = crypto.split(token)
     await sessions.heartbeat(request.config_dict[LIVE], product, live_token, int(time.time() * 1000))
@@ -145,6 +149,13 @@ async def end(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/sessions/start", start),
-        web.post("/sessions/heartbeat", heartbeat),
         web.post("/sessions/end", end),
     ]
+
+
+HEARTBEAT_PATH = "/api/v1/sessions/heartbeat"
+
+
+def root_routes() -> list[web.RouteDef]:
+    """Routes served by the root app itself, ahead of the /api/v1 sub-app and its middlewares."""
+    return [web.post(HEARTBEAT_PATH, heartbeat)]

@@ -310,7 +310,8 @@ NOTES = [
     "(a) reads the body and answers a fixed small JSON body; (b) is `POST /api/v1/sessions/heartbeat` of "
     "licsrv (`licsrv serve --workers N`, signed envelope, one batched Redis script); (c) parses the body and "
     "runs `UPDATE sessions SET last_heartbeat = now() WHERE token = $1` through an asyncpg pool, in a "
-    "database of its own (sql/queries/bench.sql); PostgreSQL runs with fsync off, which flatters (c).",
+    "database of its own (sql/queries/bench.sql); PostgreSQL runs with its durable defaults (fsync, "
+    "synchronous commit), as the older server's did.",
     "Peaks are closed loop: a fixed number of connections sending as fast as answers come; the best of the "
     "interleaved rounds is kept.",
     "Offered load is emulated, since wrk2 is not packaged in Debian: wrk's `delay()` makes each connection "

@@ -36,7 +36,8 @@ class Stack:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="licsrv-bench-"))
-        self.postgres = PostgresServer(self.root / "pg", durable=False)
+        # Durable like a production server: the row-per-heartbeat design pays for its commits, as it would.
+        self.postgres = PostgresServer(self.root / "pg")
         self.redis = RedisServer(self.root / "redis")
         self.database_url = ""
         self.rows_url = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -19,6 +20,9 @@ from licsrv.live.keys import (
     tombstone_key,
     tombstone_prefix,
 )
+
+if TYPE_CHECKING:
+    from licsrv.live.wire import DirectBatcher
 
 __all__ = [
     "BadToken",
@@ -78,7 +82,7 @@ def _gone(result: object) -> Exception:
 
 
 class LiveSessions:
-    def __init__(self, redis: Redis | RedisCluster, batcher: Batcher, id_key: bytes) -> None:
+    def __init__(self, redis: Redis | RedisCluster, batcher: Batcher | DirectBatcher, id_key: bytes) -> None:
         self._redis = redis
         self._batcher = batcher
         self.tokens = TokenCodec(id_key)

@@ -16,7 +16,13 @@ from licsrv.db import Database
 from licsrv.errors import ApiError
 from licsrv.live import sessions as live_errors
 from licsrv.live.sessions import LiveSessions
-from licsrv.metrics import HEARTBEATS, LIVE_SESSIONS, START_REFUSALS
+from licsrv.metrics import (
+    HEARTBEAT_EXPIRED,
+    HEARTBEAT_OK,
+    HEARTBEAT_TERMINATED,
+    LIVE_SESSIONS,
+    START_REFUSALS,
+)
 from licsrv.services import licensing
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.products import Product, ProductCache
@@ -145,12 +151,12 @@ async def heartbeat(live: LiveSessions, product: Product, token: str, now_ms: in
     try:
         await live.heartbeat(token, product.session_timeout, now_ms)
     except (live_errors.SessionExpired, live_errors.BadToken):
-        HEARTBEATS.labels("expired").inc()
+        HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
     except live_errors.SessionTerminated as exc:
-        HEARTBEATS.labels("terminated").inc()
+        HEARTBEAT_TERMINATED.inc()
         raise ApiError(CODE_BY_TOMBSTONE.get(exc.reason, "SESSION_TERMINATED")) from None
-    HEARTBEATS.labels("ok").inc()
+    HEARTBEAT_OK.inc()
 
 
 async def end_session(db: Database, live: LiveSessions, token: str, now: datetime) -> None:
