@@ -19,7 +19,6 @@ from licsrv.live.batcher import Batcher
 from licsrv.live.client import is_cluster_url, make_redis
 from licsrv.live.sessions import LiveSessions
 from licsrv.live.wire import DirectBatcher
-from licsrv.metrics import metrics_middleware
 from licsrv.middlewares import request_context
 from licsrv.openapi import setup_openapi
 from licsrv.services.products import ProductCache
@@ -84,7 +83,7 @@ async def index(request: web.Request) -> dict:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, metrics_middleware, envelope_middleware],
+        middlewares=[request_context, envelope_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -133,6 +133,11 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     except Exception as exc:
         response = error_envelope(as_api_error(exc, request))
     if isinstance(response, Envelope):
-        keyring = request.config_dict[KEYRING] if signs_responses(request.path) else None
+        # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
+        keyring = (
+            (request.app.get(KEYRING) or request.config_dict[KEYRING])
+            if signs_responses(request.path)
+            else None
+        )
         response.finish(request.get(NONCE), keyring)
     return response

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -51,19 +50,8 @@ def _observe(route: str, method: str, status: int, seconds: float) -> None:
     histogram.observe(seconds)
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        _observe(_route_name(request), request.method, status, time.perf_counter() - started)
+def observe_request(request: web.Request, status: int, seconds: float) -> None:
+    _observe(_route_name(request), request.method, status, seconds)
 
 
 def metrics_handler() -> Handler:

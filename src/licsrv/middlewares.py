@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from licsrv.envelope import Handler
+from licsrv.metrics import observe_request
 from licsrv.settings import Network
 from licsrv.state import CLIENT_IP, REQUEST_ID, SETTINGS
 
@@ -51,9 +52,18 @@ FAST_PATHS = frozenset({"/api/v1/sessions/heartbeat"})
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, client IP, access log line and the request metrics, in one layer."""
+    started = time.perf_counter()
+    if request.path in FAST_PATHS and not request.app[SETTINGS].access_log:
+        # The hot path (a root route): metrics only, no request id, client IP or log line.
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            observe_request(request, status, time.perf_counter() - started)
     settings = request.config_dict[SETTINGS]
-    if request.path in FAST_PATHS and not settings.access_log:
-        return await handler(request)  # the hot path: no request id, no client IP, nothing to log
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID_FORMAT.match(incoming) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id
@@ -61,7 +71,6 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies
     )
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
     status = 500
     try:
         response = await handler(request)
@@ -72,6 +81,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = exc.status
         raise
     finally:
+        elapsed = time.perf_counter() - started
+        observe_request(request, status, elapsed)
         if settings.access_log:
             access_log.info(
                 "request",
@@ -79,6 +90,6 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 path=request.path,
                 status=status,
                 ip=request[CLIENT_IP],
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                ms=round(elapsed * 1000, 2),
             )
         structlog.contextvars.unbind_contextvars("request_id")

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
-from licsrv.api.auth import authenticate, request_product
+from licsrv.api.auth import request_product
 from licsrv.api.request_signing import check_request_signature
 from licsrv.envelope import load_body, ok, read_json
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import sessions
-from licsrv.state import CRYPTO, DB, LIVE
+from licsrv.state import CRYPTO, DB, LIVE, PRODUCTS
 
 TOKEN_LENGTH = validate.Length(min=8, max=200)
 HARDWARE_ID = validate.Length(min=1, max=200)
@@ -115,16 +115,19 @@ async def start(request: web.Request) -> web.Response:
 async def heartbeat(request: web.Request) -> web.Response:
     # The hot path: a route of the root app (no sub-app middlewares), no schema object, no PostgreSQL —
     # the API key from the in-process cache, then one batched Redis script call.
-    product = authenticate(request)
+    root = request.app
+    product = root[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
+    if product is None:
+        raise ApiError("INVALID_API_KEY")
     if product.require_signed_requests:
         await check_request_signature(request, product)
     body = await read_json(request)
     token = body.get("session_token")
     if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:
         raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
-    crypto = request.config_dict[CRYPTO]
+    crypto = root[CRYPTO]
     live_token, macs = crypto.split(token)
-    await sessions.heartbeat(request.config_dict[LIVE], product, live_token, int(time.time() * 1000))
+    await sessions.heartbeat(root[LIVE], product, live_token, int(time.time() * 1000))
     response = ok({"next_heartbeat": product.heartbeat_interval})
     if macs:
         response.mac_key = crypto.mac_key(token)
