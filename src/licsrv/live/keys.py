@@ -4,6 +4,7 @@ script touches one cluster slot; names are short because there may be a million 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -43,6 +44,11 @@ def tombstone_prefix(license_id: int) -> str:
 ORDERED_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 
 
+_TO_ORDERED = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", ORDERED_ALPHABET.encode()
+)
+
+
 def _ordered(number: int, width: int) -> str:
     chars = []
     for _ in range(width):
@@ -60,8 +66,8 @@ class TokenCodec:
         self._id_key = hashlib.blake2b(id_key, digest_size=32, person=b"licsrv-sid").digest()
 
     def session_id(self, started: str, secret: str) -> str:
-        digest = hashlib.blake2b((started + secret).encode(), key=self._id_key, digest_size=8).digest()
-        return started + _ordered(int.from_bytes(digest, "big"), 6)
+        digest = hashlib.blake2b((started + secret).encode(), key=self._id_key, digest_size=6).digest()
+        return started + base64.b64encode(digest).translate(_TO_ORDERED)[:6].decode()
 
     def new_token(self, license_id: int, now_s: int) -> tuple[str, str]:
         """(token, session id)."""

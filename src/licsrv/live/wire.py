@@ -29,6 +29,25 @@ def pack(*args: Any) -> bytes:
     return b"".join(parts)
 
 
+def pack_evalsha(script: Script, keys: Sequence[str], args: Sequence[Any]) -> bytes:
+    """EVALSHA with the constant head (command, SHA, key count) encoded once per script and key count."""
+    head = _HEADS.get((script.sha, len(keys), len(args)))
+    if head is None:
+        head = _HEADS[(script.sha, len(keys), len(args))] = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (
+            3 + len(keys) + len(args),
+            script.sha.encode(),
+            pack(len(keys))[4:],
+        )
+    parts = [head]
+    for arg in (*keys, *args):
+        data = str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+_HEADS: dict[tuple[str, int, int], bytes] = {}
+
+
 class DirectBatcher:
     """The Batcher interface (`call`, `round_trips`) over one auto-pipelined connection."""
 
@@ -49,11 +68,12 @@ class DirectBatcher:
         self.round_trips = 0
 
     async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        reply = await self._send(pack("EVALSHA", script.sha, len(keys), *keys, *args))
+        command = pack_evalsha(script, keys, args)
+        reply = await self._send(command)
         if isinstance(reply, NoScriptError):
             # Redis restarted or was flushed: load the script again and retry once.
             await self._send(pack("SCRIPT", "LOAD", script.source))
-            reply = await self._send(pack("EVALSHA", script.sha, len(keys), *keys, *args))
+            reply = await self._send(command)
         if isinstance(reply, Exception):
             raise reply
         return reply
