@@ -93,6 +93,44 @@ async def activate_device(
     return {**license_view(license_row, used), "device_id": device_id}
 
 
+async def use_device(
+    conn: asyncpg.Connection,
+    queries: Queries,
+    product: Product,
+    license_row: Mapping,
+    hardware_id: str,
+    *,
+    machine_name: str = "",
+    client_version: str = "",
+    ip: str | None,
+    now: datetime,
+) -> None:
+    """A session start's device check: an activated device is just marked seen (one statement, no lock);
+    a new one is activated while a slot is free, like the older server did."""
+    seen = await queries.touch_device_by_hardware(
+        conn,
+        license_id=license_row["id"],
+        hardware_id=hardware_id,
+        machine_name=machine_name,
+        ip=ip,
+        client_version=client_version,
+        now=now,
+    )
+    if seen is None:
+        async with conn.transaction():
+            await activate_device(
+                conn,
+                queries,
+                product,
+                license_row["key"],
+                hardware_id,
+                machine_name=machine_name,
+                client_version=client_version,
+                ip=ip,
+                now=now,
+            )
+
+
 async def require_device(
     conn: asyncpg.Connection, queries: Queries, license_id: int, hardware_id: str
 ) -> asyncpg.Record:

@@ -79,15 +79,14 @@ async def start_session(
 ) -> dict[str, Any]:
     if is_older(client_version, product.minimum_version):
         raise refusal("VERSION_TOO_OLD")
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         license_row = await licensing.find_client_license(conn, db.q, product, license_key)
         licensing.ensure_license_usable(license_row, now)
-        # Like the older server: a start on a new device activates it while a slot is free.
-        await licensing.activate_device(
+        await licensing.use_device(
             conn,
             db.q,
             product,
-            license_key,
+            license_row,
             hardware_id,
             machine_name=machine_name,
             client_version=client_version,
@@ -103,19 +102,17 @@ async def start_session(
     except live_errors.SessionLimitReached:
         raise refusal("SESSION_LIMIT_REACHED") from None
     try:
-        async with db.transaction() as conn:
-            await db.q.insert_session_history(
-                conn,
-                id=started.session_id,
-                license_id=license_id,
-                hardware_id=hardware_id,
-                ip=ip,
-                client_version=client_version,
-                started_at=now,
-            )
-            for session_id in started.replaced:
-                await db.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="replaced")
-            await close_timed_out(conn, db, started.expired, product.session_timeout)
+        async with db.connection() as conn:
+            if started.replaced or started.expired:
+                async with conn.transaction():
+                    await record_start(conn, db, started, license_id, hardware_id, ip, client_version, now)
+                    for session_id in started.replaced:
+                        await db.q.close_session_history(
+                            conn, id=session_id, ended_at=now, end_reason="replaced"
+                        )
+                    await close_timed_out(conn, db, started.expired, product.session_timeout)
+            else:
+                await record_start(conn, db, started, license_id, hardware_id, ip, client_version, now)
     except BaseException:
         # No history row means no session: take the live one back rather than leave it unrecorded.
         await live.terminate(license_id, started.session_id, "forced", product.session_timeout)
@@ -134,6 +131,27 @@ async def start_session(
             answer["content_key"] = crypto.sealed_content_key(product, client_public_key)
     answer["session_token"] = token
     return answer
+
+
+async def record_start(
+    conn: Any,
+    db: Database,
+    started: Any,
+    license_id: int,
+    hardware_id: str,
+    ip: str | None,
+    client_version: str,
+    now: datetime,
+) -> None:
+    await db.q.insert_session_history(
+        conn,
+        id=started.session_id,
+        license_id=license_id,
+        hardware_id=hardware_id,
+        ip=ip,
+        client_version=client_version,
+        started_at=now,
+    )
 
 
 async def close_timed_out(conn: Any, db: Database, expired: list[tuple[str, int]], timeout_s: int) -> None:
