@@ -197,3 +197,13 @@ async def test_forged_token_for_another_license_is_just_expired(client, conn, qu
     license_id, secret = body["data"]["session_token"].split(".")
     status, reply = await beat(client, headers, f"{int(license_id) + 1}.{secret}")
     assert (status, reply["error"]["code"]) == (404, "SESSION_EXPIRED")
+
+
+async def test_bad_client_public_key_is_refused_before_any_session_starts(
+    client, conn, queries, product, headers
+):
+    lic = await make_license(conn, queries, product)
+    status, body = await start(client, headers, lic["key"], client_public_key="!" * 44)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert await conn.fetchval("SELECT count(*) FROM session_history WHERE license_id = $1", lic["id"]) == 0
+    assert (await start(client, headers, lic["key"]))[0] == 200  # nothing live was left behind

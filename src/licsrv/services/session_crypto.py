@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
 import nacl.exceptions
 import nacl.hash
 from nacl.encoding import RawEncoder
+from nacl.public import PublicKey
 
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
@@ -49,6 +51,16 @@ class SessionCrypto:
 
     def encrypt_content_key(self, content_key: bytes) -> bytes:
         return bytes(self._box.encrypt(content_key))
+
+
+def check_public_key(client_public_key: str) -> None:
+    """Refuse a bad key before anything is started, so a refusal never leaves a session behind."""
+    try:
+        PublicKey(base64.b64decode(client_public_key, validate=True))
+    except (ValueError, TypeError, nacl.exceptions.CryptoError):
+        raise ApiError(
+            "VALIDATION_ERROR", "client_public_key must be base64 of a 32-byte X25519 key."
+        ) from None
 
 
 def _seal(client_public_key: str, secret: bytes) -> str:

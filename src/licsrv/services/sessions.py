@@ -26,7 +26,7 @@ from licsrv.metrics import (
 from licsrv.services import licensing
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.products import Product, ProductCache
-from licsrv.services.session_crypto import SessionCrypto
+from licsrv.services.session_crypto import SessionCrypto, check_public_key
 from licsrv.services.versions import is_older
 
 log = structlog.get_logger(__name__)
@@ -77,6 +77,8 @@ async def start_session(
     client_public_key: str | None = None,
     machine_name: str = "",
 ) -> dict[str, Any]:
+    if client_public_key:
+        check_public_key(client_public_key)
     if is_older(client_version, product.minimum_version):
         raise refusal("VERSION_TOO_OLD")
     async with db.connection() as conn:
