@@ -207,3 +207,22 @@ async def test_bad_client_public_key_is_refused_before_any_session_starts(
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
     assert await conn.fetchval("SELECT count(*) FROM session_history WHERE license_id = $1", lic["id"]) == 0
     assert (await start(client, headers, lic["key"]))[0] == 200  # nothing live was left behind
+
+
+async def test_access_log_skips_successful_heartbeats_but_not_refused_ones(
+    aiohttp_client, settings, conn, queries, capsys
+):
+    from dataclasses import replace
+
+    from licsrv.app import create_app
+
+    client = await aiohttp_client(create_app(replace(settings, access_log=True)))
+    product = await make_product(conn, client.app)
+    headers = {"X-API-Key": product["api_key"]}
+    lic = await make_license(conn, queries, product)
+    _, body = await start(client, headers, lic["key"])
+    capsys.readouterr()
+    assert (await beat(client, headers, body["data"]["session_token"]))[0] == 200
+    assert "/api/v1/sessions/heartbeat" not in capsys.readouterr().out
+    assert (await beat(client, headers, "1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA"))[0] == 404
+    assert "/api/v1/sessions/heartbeat" in capsys.readouterr().out

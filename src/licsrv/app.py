@@ -16,7 +16,7 @@ from licsrv.api.legacy import create_legacy_app
 from licsrv.db import Database, Queries, connect_pool
 from licsrv.envelope import envelope_middleware
 from licsrv.live.batcher import Batcher
-from licsrv.live.client import is_cluster_url, make_redis
+from licsrv.live.client import make_redis
 from licsrv.live.sessions import LiveSessions
 from licsrv.live.wire import DirectBatcher
 from licsrv.middlewares import request_context
@@ -49,10 +49,10 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    if is_cluster_url(settings.redis_url):
-        batcher: Batcher | DirectBatcher = Batcher(app[REDIS])
-    else:
-        batcher = DirectBatcher(settings.redis_url, timeout=settings.redis_timeout)
+    if settings.redis_url.startswith("redis://"):
+        batcher: Batcher | DirectBatcher = DirectBatcher(settings.redis_url, timeout=settings.redis_timeout)
+    else:  # Redis Cluster, TLS or a unix socket: redis-py's pipelines
+        batcher = Batcher(app[REDIS])
     app[LIVE] = LiveSessions(app[REDIS], batcher, id_key=settings.secret_key.encode())
     app[CRYPTO] = SessionCrypto(settings.secret_key)
     yield

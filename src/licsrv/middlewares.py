@@ -54,15 +54,25 @@ FAST_PATHS = frozenset({"/api/v1/sessions/heartbeat"})
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, client IP, access log line and the request metrics, in one layer."""
     started = time.perf_counter()
-    if request.path in FAST_PATHS and not request.app[SETTINGS].access_log:
-        # The hot path (a root route): metrics only, no request id, client IP or log line.
+    if request.path in FAST_PATHS:
+        # The hot path (a root route): no request id or client IP; only refused heartbeats are logged.
         status = 500
         try:
             response = await handler(request)
             status = response.status
             return response
         finally:
-            observe_request(request, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            observe_request(request, status, elapsed)
+            if status >= 400 and request.app[SETTINGS].access_log:
+                access_log.info(
+                    "request",
+                    method=request.method,
+                    path=request.path,
+                    status=status,
+                    ip=request.remote,
+                    ms=round(elapsed * 1000, 2),
+                )
     settings = request.config_dict[SETTINGS]
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID_FORMAT.match(incoming) else secrets.token_hex(8)

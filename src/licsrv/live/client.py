@@ -23,7 +23,3 @@ def make_redis(
 
 async def ping(redis: Redis | RedisCluster) -> bool:
     return bool(await redis.ping())
-
-
-def is_cluster_url(url: str) -> bool:
-    return url.startswith(CLUSTER_SCHEMES)
