@@ -309,7 +309,7 @@ NOTES = [
     "(one live session per license, round robin) and the same `X-API-Key` header.",
     "(a) reads the body and answers a fixed small JSON body; (b) is `POST /api/v1/sessions/heartbeat` of "
     "licsrv (`licsrv serve --workers N`, signed envelope, one batched Redis script); (c) parses the body and "
-    "runs `UPDATE sessions SET last_heartbeat = now() WHERE token = $1` through an asyncpg pool, in a "
+    "updates the session row's `last_heartbeat` to `now()` by token through an asyncpg pool, in a "
     "database of its own (sql/queries/bench.sql); PostgreSQL runs with its durable defaults (fsync, "
     "synchronous commit), as the older server's did.",
     "Peaks are closed loop: a fixed number of connections sending as fast as answers come; the best of the "

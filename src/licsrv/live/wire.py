@@ -127,7 +127,7 @@ class DirectBatcher:
                     )
                     hello.append(pack(*auth))
                 if self._db:
-                    hello.append(pack("SELECT", self._db))
+                    hello.append(pack("select", self._db))  # Redis commands are case-insensitive
                 if hello:
                     writer.write(b"".join(hello))
                     parser = hiredis.Reader()
