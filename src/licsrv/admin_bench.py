@@ -26,7 +26,12 @@ PAGES = {
     "history (last 24 h)": "/admin/history",
     "history (one license, 30 days)": "/admin/history?license_id={license_id}&since={month_ago}",
     "live sessions": "/admin/sessions",
+    "card keys": "/admin/cards",
+    "product settings": "/admin/products",
+    "tokens": "/admin/tokens",
+    "admins": "/admin/admins",
     "audit log": "/admin/audit",
+    "security events": "/admin/security",
 }
 
 
