@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from admin_helpers import PASSWORD, login, make_admin, page_csrf
+from admin_helpers import PASSWORD, csrf_of, login, make_admin, page_csrf
 from factories import make_license, make_product
 
 PAGES = [
@@ -147,3 +147,55 @@ async def test_logout_ends_the_session(client, owner):
     await client.post("/admin/logout", data={"csrf": token}, allow_redirects=False)
     response = await client.get("/admin/", allow_redirects=False)
     assert response.status == 303
+
+
+async def test_disabling_an_admin_ends_their_open_session(client, conn, queries):
+    operator = await make_admin(conn, queries, "operator")
+    await login(client, operator)
+    assert (await client.get("/admin/licenses", allow_redirects=False)).status == 200
+    await conn.execute("UPDATE admin_users SET disabled = true WHERE username = $1", operator)
+    response = await client.get("/admin/licenses", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/admin/login")
+
+
+async def test_a_role_change_applies_to_an_open_session(client, conn, queries):
+    operator = await make_admin(conn, queries, "operator")
+    await login(client, operator)
+    await conn.execute("UPDATE admin_users SET role = 'viewer' WHERE username = $1", operator)
+    token = await page_csrf(client, "/admin/licenses")
+    response = await client.post(
+        "/admin/licenses", data={"csrf": token, "customer_name": "x"}, allow_redirects=False
+    )
+    assert response.status == 403
+
+
+async def test_own_password_change_keeps_this_session_and_ends_the_old_ones(client, conn, queries):
+    import aiohttp
+
+    username = await make_admin(conn, queries, "operator")
+    await login(client, username)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        form_page = await other.get(client.make_url("/admin/login"))
+        token = csrf_of(await form_page.text())
+        credentials = {"username": username, "password": PASSWORD, "csrf": token, "next": "/admin/"}
+        assert (
+            await other.post(client.make_url("/admin/login"), data=credentials, allow_redirects=False)
+        ).status == 303
+        token = await page_csrf(client, "/admin/password")
+        new = "a much newer password"
+        form = {"csrf": token, "current_password": PASSWORD, "new_password": new, "repeat_password": new}
+        response = await client.post("/admin/password", data=form)
+        assert response.status == 200 and "Password changed" in await response.text()
+        assert (await client.get("/admin/", allow_redirects=False)).status == 200
+        assert (await other.get(client.make_url("/admin/"), allow_redirects=False)).status == 303
+
+
+async def test_sessions_end_at_their_maximum_age(aiohttp_client, settings, conn, queries):
+    from dataclasses import replace
+
+    from licsrv.app import create_app
+
+    short = await aiohttp_client(create_app(replace(settings, admin_max_session_age=0)))
+    username = await make_admin(conn, queries)
+    assert (await login(short, username)).status == 303
+    assert (await short.get("/admin/", allow_redirects=False)).status == 303

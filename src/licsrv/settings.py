@@ -54,6 +54,7 @@ class Settings:
     db_pool_max: int = 10
     product_cache_refresh: float = 60.0
     admin_idle_timeout: int = 1800
+    admin_max_session_age: int = 12 * 3600
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))

@@ -67,6 +67,17 @@ async def check_login(
     return {"id": row["id"], "username": row["username"], "role": row["role"]}
 
 
+async def current_admin(
+    conn: asyncpg.Connection, queries: Queries, admin_id: int, logged_in_at: float
+) -> dict | None:
+    """The admin behind a web session, as the database says now: None when disabled, deleted, or when the
+    password changed after this login (so a reset or a disable ends every other session at once)."""
+    row = await queries.get_admin(conn, id=admin_id)
+    if row is None or row["disabled"] or row["password_changed_at"].timestamp() > logged_in_at:
+        return None
+    return {"id": row["id"], "username": row["username"], "role": row["role"]}
+
+
 async def change_password(
     conn: asyncpg.Connection, queries: Queries, admin_id: int, new_password: str, actor: Actor
 ) -> None:

@@ -91,4 +91,9 @@ async def change_password(request: web.Request) -> web.Response:
             )
         except ApiError as exc:
             return page(request, "admin/password.html", status=exc.status, error=flash_error(exc))
-    return page(request, "admin/password.html", message="Password changed.")
+    # The change ended every session of this admin, this one too: continue in a fresh one.
+    await destroy_session(request)
+    session_id = await create_session(request, {k: request[ADMIN][k] for k in ("id", "username", "role")})
+    response = page(request, "admin/password.html", message="Password changed.")
+    set_cookie(request, response, COOKIE, session_id, None)
+    return response

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -15,8 +16,9 @@ from aiohttp import web
 from licsrv.envelope import Handler
 from licsrv.live.batcher import UNAVAILABLE
 from licsrv.middlewares import get_client_ip
+from licsrv.services import admins
 from licsrv.services.audit import Actor
-from licsrv.state import REDIS, SETTINGS
+from licsrv.state import DB, REDIS, SETTINGS
 
 COOKIE = "licsrv_admin"
 ANON_CSRF_COOKIE = "licsrv_csrf"
@@ -32,7 +34,7 @@ def _session_key(session_id: str) -> str:
 async def create_session(request: web.Request, admin: dict[str, Any]) -> str:
     """A new id at every login, so an id planted before login is worthless after it."""
     session_id = secrets.token_urlsafe(32)
-    data = {**admin, "csrf": secrets.token_urlsafe(24)}
+    data = {**admin, "csrf": secrets.token_urlsafe(24), "logged_in_at": time.time()}
     settings = request.config_dict[SETTINGS]
     await request.config_dict[REDIS].set(
         _session_key(session_id), orjson.dumps(data), ex=settings.admin_idle_timeout
@@ -81,6 +83,21 @@ def set_cookie(
         samesite="Strict",
         secure=secure_cookies(request),
     )
+
+
+async def _still_valid(request: web.Request, session: dict[str, Any]) -> dict[str, Any] | None:
+    """Sessions end at their maximum age and when the database no longer backs them; roles apply at once."""
+    logged_in_at = float(session.get("logged_in_at", 0))
+    if time.time() - logged_in_at > request.config_dict[SETTINGS].admin_max_session_age:
+        await destroy_session(request)
+        return None
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        admin = await admins.current_admin(conn, db.q, session["id"], logged_in_at)
+    if admin is None:
+        await destroy_session(request)
+        return None
+    return {**session, **admin}
 
 
 def actor_of(request: web.Request) -> Actor:
@@ -135,6 +152,8 @@ async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.S
             status=503, text="The session store is unavailable; retry shortly.", headers={"Retry-After": "2"}
         )
     public = request.path.startswith(PUBLIC_PATHS)
+    if admin is not None:
+        admin = await _still_valid(request, admin)
     if admin is None and not public:
         raise web.HTTPSeeOther(f"/admin/login?next={quote(request.path_qs)}")
     if admin is not None:
