@@ -113,3 +113,17 @@ async def test_oversized_body_is_413_payload_too_large(aiohttp_client, app, api_
     )
     assert response.status == 413
     assert (await response.json())["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_redis_down_outside_the_live_layer_is_a_503_not_a_500(aiohttp_client, app, api_headers):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async def redis_gone(request: web.Request) -> web.Response:
+        raise RedisConnectionError("Connection refused")
+
+    app.router.add_post("/api/v1/redis-gone", redis_gone)
+    client = await aiohttp_client(app)
+    response = await client.post("/api/v1/redis-gone", json={}, headers=api_headers)
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "Retry-After" in response.headers

@@ -12,6 +12,8 @@ import orjson
 import structlog
 from aiohttp import web
 from marshmallow import Schema, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from licsrv.errors import ApiError, service_unavailable
 from licsrv.live.errors import LiveUnavailable
@@ -107,7 +109,7 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         return ApiError("VALIDATION_ERROR", details=messages)
     if isinstance(exc, web.HTTPException):
         return _http_error(exc)
-    if isinstance(exc, LiveUnavailable):
+    if isinstance(exc, LiveUnavailable | RedisConnectionError | RedisTimeoutError):
         return service_unavailable("session store")
     if isinstance(exc, asyncpg.PostgresConnectionError | OSError | asyncio.TimeoutError):
         return service_unavailable("database")
