@@ -199,3 +199,10 @@ async def test_sessions_end_at_their_maximum_age(aiohttp_client, settings, conn,
     username = await make_admin(conn, queries)
     assert (await login(short, username)).status == 303
     assert (await short.get("/admin/", allow_redirects=False)).status == 303
+
+
+async def test_unknown_ids_in_admin_urls_are_404_pages_not_500(client, owner):
+    for path in ("/admin/licenses/999999999", "/admin/products/999999999", "/admin/cards/999999999.csv"):
+        response = await client.get(path)
+        assert response.status == 404, path
+        assert "not found" in (await response.text()).lower()

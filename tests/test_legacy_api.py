@@ -78,3 +78,14 @@ async def test_old_client_errors_keep_the_flat_shape(client, headers):
     response = await client.post("/api/license/session/heartbeat", data=b"{oops", headers=headers)
     assert response.status == 400
     assert (await response.json())["code"] == "VALIDATION_ERROR"
+
+
+async def test_old_client_activate_needs_a_hardware_hash_and_verify_may_omit_it(
+    client, conn, queries, product, headers
+):
+    lic = await make_license(conn, queries, product)
+    status, body = await post(client, "activate", headers, {"license_key": lic["key"]})
+    assert (status, body["code"]) == (400, "VALIDATION_ERROR")
+    assert await conn.fetchval("SELECT count(*) FROM devices WHERE license_id = $1", lic["id"]) == 0
+    status, body = await post(client, "verify", headers, {"license_key": lic["key"]})
+    assert (status, body["valid"]) == (200, True)

@@ -13,7 +13,6 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from licsrv.api.auth import api_key_middleware, request_product
 from licsrv.envelope import Handler, as_api_error, read_json
-from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import licensing, sessions
@@ -47,6 +46,10 @@ class LegacyLicenseSchema(LegacySchema):
     hardware_hash = fields.String(load_default=None, validate=SHORT)
     machine_id = fields.String(load_default="", validate=validate.Length(max=200))
     version = fields.String(load_default="", validate=validate.Length(max=40))
+
+
+class LegacyActivateSchema(LegacyLicenseSchema):
+    hardware_hash = fields.String(required=True, validate=SHORT)
 
 
 def success(**data: object) -> web.Response:
@@ -139,26 +142,25 @@ async def verify(request: web.Request) -> web.Response:
     body = await _body(request, LegacyLicenseSchema())
     db = request.config_dict[DB]
     async with db.connection() as conn:
-        license_row = await licensing.find_client_license(
-            conn, db.q, request_product(request), body["license_key"]
+        view = await licensing.validate_license(
+            conn,
+            db.q,
+            request_product(request),
+            body["license_key"],
+            body["hardware_hash"],
+            datetime.now(UTC),
         )
-        licensing.ensure_license_usable(license_row, datetime.now(UTC))
-        if body["hardware_hash"]:
-            await licensing.require_device(conn, db.q, license_row["id"], body["hardware_hash"])
-    expires_at = license_row["expires_at"]
-    return success(valid=True, expires_at=expires_at.isoformat() if expires_at else None)
+    return success(valid=True, expires_at=view["expires_at"])
 
 
 @documented(
     "Legacy: activate a device",
     tag="legacy",
-    body=LegacyLicenseSchema,
+    body=LegacyActivateSchema,
     errors=("LICENSE_NOT_FOUND", "DEVICE_LIMIT_REACHED"),
 )
 async def activate(request: web.Request) -> web.Response:
-    body = await _body(request, LegacyLicenseSchema())
-    if not body["hardware_hash"]:
-        raise ApiError("VALIDATION_ERROR", details={"hardware_hash": ["Missing data for required field."]})
+    body = await _body(request, LegacyActivateSchema())
     db = request.config_dict[DB]
     async with db.transaction() as conn:
         view = await licensing.activate_device(

@@ -145,12 +145,14 @@ async def validate_license(
     queries: Queries,
     product: Product,
     license_key: str,
-    hardware_id: str,
+    hardware_id: str | None,
     now: datetime,
 ) -> dict[str, Any]:
+    """Valid, or the reason it is not; without a hardware id (the older server's verify) no device check."""
     license_row = await find_client_license(conn, queries, product, license_key)
     ensure_license_usable(license_row, now)
-    await require_device(conn, queries, license_row["id"], hardware_id)
+    if hardware_id is not None:
+        await require_device(conn, queries, license_row["id"], hardware_id)
     used = await queries.count_devices(conn, license_id=license_row["id"])
     return {**license_view(license_row, used), "valid": True}
 

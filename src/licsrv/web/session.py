@@ -10,10 +10,12 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp_jinja2
 import orjson
 from aiohttp import web
 
 from licsrv.envelope import Handler
+from licsrv.errors import ApiError
 from licsrv.live.batcher import UNAVAILABLE
 from licsrv.middlewares import get_client_ip
 from licsrv.services import admins
@@ -130,6 +132,16 @@ class Lockout:
         await self._redis.delete(f"lf:u:{username.lower()[:64]}")
 
 
+def error_page(request: web.Request, error: ApiError) -> web.Response:
+    context = {
+        "admin": request.get(ADMIN),
+        "csrf": request[CSRF],
+        "error": error.message,
+        "path": request.path,
+    }
+    return aiohttp_jinja2.render_template("admin/error.html", request, context, status=error.status)
+
+
 def forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
     return web.HTTPForbidden(text=f"403 Forbidden: {message}", content_type="text/plain")
 
@@ -165,7 +177,10 @@ async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.S
         request, request[CSRF] if admin or ANON_CSRF_COOKIE in request.cookies else None
     ):
         raise forbidden(request, "the form's CSRF token is missing or wrong; reload the page and try again.")
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except ApiError as exc:  # a refusal the page did not handle itself, e.g. an unknown id in the URL
+        response = error_page(request, exc)
     if (
         admin is None
         and request.cookies.get(ANON_CSRF_COOKIE) != request[CSRF]
