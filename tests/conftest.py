@@ -12,7 +12,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
 
+from licsrv import fastpath
 from licsrv.app import create_app
 from licsrv.db import Queries, connect
 from licsrv.devstack.postgres import PostgresServer
@@ -99,6 +101,19 @@ async def conn(settings: Settings):
 @pytest.fixture
 def app(settings: Settings):
     return create_app(settings)
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client):
+    """pytest-aiohttp's client, with the heartbeat fast path in front of the app, as `licsrv serve` has."""
+
+    async def make(app, **kwargs):
+        test_client = await aiohttp_client(app, **kwargs)
+        if isinstance(app, web.Application):
+            fastpath.install(test_client.server.runner.server, app)
+        return test_client
+
+    return make
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from licsrv.live.batcher import Batcher
 from licsrv.live.client import make_redis
 from licsrv.live.keys import BadToken, TokenCodec
 from licsrv.live.sessions import LiveSessions, SessionExpired
-from licsrv.live.wire import DirectBatcher
+from licsrv.live.wire import FLUSH_AT, DirectBatcher
 
 
 @pytest.fixture(params=["redis-py pipeline", "direct connection"])
@@ -81,7 +81,7 @@ async def test_concurrent_heartbeats_share_round_trips(live):
     )
     before = batcher.round_trips
     await asyncio.gather(*(sessions.heartbeat(s.token, 60, now) for s in started))
-    assert batcher.round_trips - before <= 3
+    assert batcher.round_trips - before <= 200 // FLUSH_AT + 2  # not 200: a few batched writes
 
 
 async def test_one_failing_call_does_not_fail_its_batch_neighbours(live):

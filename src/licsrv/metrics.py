@@ -38,7 +38,7 @@ _request_counters: dict[tuple[str, str, int], object] = {}
 _latency_histograms: dict[str, object] = {}
 
 
-def _observe(route: str, method: str, status: int, seconds: float) -> None:
+def observe(route: str, method: str, status: int, seconds: float) -> None:
     # Label lookups cost more than the increments; the children are kept (a few dozen routes × statuses).
     counter = _request_counters.get((route, method, status))
     if counter is None:
@@ -51,7 +51,7 @@ def _observe(route: str, method: str, status: int, seconds: float) -> None:
 
 
 def observe_request(request: web.Request, status: int, seconds: float) -> None:
-    _observe(_route_name(request), request.method, status, seconds)
+    observe(_route_name(request), request.method, status, seconds)
 
 
 def metrics_handler() -> Handler:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from licsrv import fastpath
 from licsrv.app import create_app
 from licsrv.logs import setup_logging
 from licsrv.settings import Settings
@@ -45,15 +46,22 @@ def run_worker(settings: Settings, reuse_port: bool = False) -> None:
     install_uvloop()
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        print=None,
-    )
+    asyncio.run(_serve_app(app, settings, reuse_port))
+
+
+async def _serve_app(app: web.Application, settings: Settings, reuse_port: bool) -> None:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await runner.setup()
+    try:
+        fastpath.install(runner.server, app)
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def serve(settings: Settings, workers: int) -> int:

@@ -10,11 +10,12 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
 from licsrv.api.request_signing import check_request_signature
-from licsrv.envelope import load_body, ok, read_json
+from licsrv.envelope import Envelope, load_body, ok, read_json
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import sessions
+from licsrv.services.products import Product
 from licsrv.state import CRYPTO, DB, LIVE, PRODUCTS
 
 TOKEN_LENGTH = validate.Length(min=8, max=200)
@@ -113,14 +114,19 @@ async def start(request: web.Request) -> web.Response:
     ),
 )
 async def heartbeat(request: web.Request) -> web.Response:
-    # The hot path: a route of the root app (no sub-app middlewares), no schema object, no PostgreSQL —
-    # the API key from the in-process cache, then one batched Redis script call.
+    # A route of the root app (no sub-app middlewares); `licsrv serve` answers most heartbeats even earlier,
+    # in licsrv.fastpath, which shares `heartbeat_answer`.
     root = request.app
     product = root[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
     if product is None:
         raise ApiError("INVALID_API_KEY")
     if product.require_signed_requests:
         await check_request_signature(request, product)
+    return await heartbeat_answer(root, product, request)
+
+
+async def heartbeat_answer(root: web.Application, product: Product, request: web.BaseRequest) -> Envelope:
+    """The hot path: no schema object, no PostgreSQL — one batched Redis script call."""
     body = await read_json(request)
     token = body.get("session_token")
     if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:

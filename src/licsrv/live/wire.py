@@ -1,6 +1,7 @@
 """Auto-pipelining on one Redis connection: the commands of all calls made in one loop tick go out in one
-write, and a reader task matches replies to callers in order. No pipeline objects and no per-call timeout
-contexts: the microseconds redis-py spends per command are a large part of a heartbeat's budget.
+write (in chunks of FLUSH_AT, so Redis starts early), and a reader task matches replies to callers in
+order. No pipeline objects and no per-call timeout contexts: the microseconds redis-py spends per command
+are a large part of a heartbeat's budget.
 
 Used for a single Redis server; Redis Cluster goes through redis-py (`batcher.Batcher`).
 """
@@ -47,6 +48,10 @@ def pack_evalsha(script: Script, keys: Sequence[str], args: Sequence[Any]) -> by
 
 _HEADS: dict[tuple[str, int, int], bytes] = {}
 
+# A batch this big goes out at once instead of at the end of the loop tick, so Redis works on it while the
+# loop parses the rest of the tick's requests (measured: the worker no longer idles waiting for replies).
+FLUSH_AT = 32
+
 
 class DirectBatcher:
     """The Batcher interface (`call`, `round_trips`) over one auto-pipelined connection."""
@@ -84,13 +89,18 @@ class DirectBatcher:
         future = asyncio.get_running_loop().create_future()
         self._pending.append(future)
         self._out.append(command)
-        if not self._flush_scheduled:
+        if len(self._out) >= FLUSH_AT:
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
         return await future
 
-    def _flush(self) -> None:
+    def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
         if not self._out:
             return
         data, self._out = b"".join(self._out), []

@@ -1,0 +1,71 @@
+"""The heartbeat served ahead of aiohttp's router and middlewares.
+
+Heartbeats are nearly all of a license server's traffic and each needs only the API key cache, one batched
+Redis script call and a signed envelope. Resolving the route and running the root middlewares (request
+context, envelope) costs about a tenth of a heartbeat, so the server's request handler answers a plain
+`POST /api/v1/sessions/heartbeat` itself, with the same answers, signatures, metrics and refusal log as the
+routed handler. Anything else — another method, `Expect: 100-continue`, a product that requires signed
+requests — goes through the application as usual.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import hdrs, web
+
+from licsrv.api.sessions import HEARTBEAT_PATH, heartbeat_answer
+from licsrv.envelope import Envelope, as_api_error, error_envelope
+from licsrv.errors import ApiError
+from licsrv.metrics import observe
+from licsrv.state import KEYRING, NONCE, PRODUCTS, SETTINGS
+
+RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+ROUTE = HEARTBEAT_PATH
+access_log = structlog.get_logger("licsrv.access")
+
+
+class HeartbeatFastPath:
+    """A `web.Server` request handler: heartbeats here, every other request to the application."""
+
+    def __init__(self, app: web.Application, app_handler: RequestHandler) -> None:
+        self._app = app
+        self._app_handler = app_handler
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method != "POST" or request.path != HEARTBEAT_PATH or hdrs.EXPECT in request.headers:
+            return await self._app_handler(request)
+        app = self._app
+        started = time.perf_counter()
+        product = app[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
+        if product is not None and product.require_signed_requests:
+            return await self._app_handler(request)
+        try:
+            if product is None:
+                raise ApiError("INVALID_API_KEY")
+            response: Envelope = await heartbeat_answer(app, product, request)
+        except Exception as exc:
+            response = error_envelope(as_api_error(exc, request))
+        response.finish(request.get(NONCE), app[KEYRING])
+        status = response.status
+        elapsed = time.perf_counter() - started
+        observe(ROUTE, "POST", status, elapsed)
+        if status >= 400 and app[SETTINGS].access_log:
+            access_log.info(
+                "request",
+                method="POST",
+                path=HEARTBEAT_PATH,
+                status=status,
+                ip=request.remote,
+                ms=round(elapsed * 1000, 2),
+            )
+        return response
+
+
+def install(server: web.Server, app: web.Application) -> None:
+    """Puts the fast path in front of `app` on `server`; before the server accepts its first connection."""
+    if not isinstance(server.request_handler, HeartbeatFastPath):
+        server.request_handler = HeartbeatFastPath(app, server.request_handler)

@@ -1,0 +1,142 @@
+"""The heartbeat fast path (licsrv.fastpath) answers exactly like the routed handler, and only heartbeats."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from licsrv import fastpath
+from licsrv.app import create_app
+from licsrv.signing import verify_signature
+from licsrv.state import PRODUCTS
+
+from factories import make_license, make_product
+
+HEARTBEAT = "/api/v1/sessions/heartbeat"
+
+
+class Counting:
+    """Wraps the application's handler to count what the fast path passed on."""
+
+    def __init__(self, handler) -> None:
+        self.handler = handler
+        self.calls: list[str] = []
+
+    async def __call__(self, request):
+        self.calls.append(f"{request.method} {request.path}")
+        return await self.handler(request)
+
+
+@pytest.fixture
+async def fast(aiohttp_client, settings):
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    path = client.server.runner.server.request_handler
+    assert isinstance(path, fastpath.HeartbeatFastPath)  # the `client` fixture's servers have it too
+    path._app_handler = passed = Counting(path._app_handler)
+    client.passed = passed
+    return client
+
+
+@pytest.fixture
+async def routed(aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings))
+    client.server.runner.server.request_handler = client.app._handle  # the plain aiohttp way
+    return client
+
+
+@pytest.fixture
+async def product(fast, routed, conn):
+    row = await make_product(conn, fast.app)
+    await routed.app[PRODUCTS].reload()
+    return row
+
+
+@pytest.fixture
+async def token(fast, conn, queries, product):
+    lic = await make_license(conn, queries, product)
+    body = {"license_key": lic["key"], "hardware_id": "hw-fast", "client_version": "2.0.0"}
+    response = await fast.post("/api/v1/sessions/start", json=body, headers={"X-API-Key": product["api_key"]})
+    assert response.status == 200
+    return (await response.json())["data"]["session_token"]
+
+
+async def public_key(client, key_id: str) -> str:
+    keys = (await (await client.get("/api/v1/keys")).json())["data"]
+    return next(key["public_key"] for key in keys if key["id"] == key_id)
+
+
+async def answer(client, body: bytes, api_key: str, method: str = "POST") -> tuple[int, dict, dict]:
+    response = await client.request(
+        method, HEARTBEAT, data=body, headers={"X-API-Key": api_key, "Content-Type": "application/json"}
+    )
+    raw = await response.read()
+    document = orjson.loads(raw)
+    signature = response.headers.get("X-Licsrv-Signature", "")
+    if signature:
+        key_id = dict(p.strip().split("=", 1) for p in signature.split(","))["keyid"]
+        assert verify_signature(await public_key(client, key_id), raw, signature)
+    document.pop("server_time")
+    headers = {name: response.headers.get(name) for name in ("Content-Type", "Retry-After")}
+    headers["signed"] = bool(signature)
+    return response.status, document, headers
+
+
+def cases(product: dict, token: str) -> list[tuple[str, bytes, str]]:
+    key = product["api_key"]
+    return [
+        ("alive", orjson.dumps({"session_token": token}), key),
+        ("nonce echoed", orjson.dumps({"session_token": token, "nonce": "n-1"}), key),
+        ("unknown api key", orjson.dumps({"session_token": token}), "lk_nobody"),
+        ("no api key", orjson.dumps({"session_token": token}), ""),
+        ("not json", b"{session_token", key),
+        ("not an object", b"[1, 2]", key),
+        ("extra field", orjson.dumps({"session_token": token, "x": 1}), key),
+        ("bad nonce", orjson.dumps({"session_token": token, "nonce": ["x"]}), key),
+        ("expired token", orjson.dumps({"session_token": "1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}), key),
+        ("html token", orjson.dumps({"session_token": "<script>alert(1)</script>"}), key),
+        ("too large", orjson.dumps({"session_token": "x" * 70_000}), key),
+    ]
+
+
+async def test_fast_and_routed_heartbeats_answer_alike(fast, routed, product, token):
+    for name, body, api_key in cases(product, token):
+        via_fast = await answer(fast, body, api_key)
+        via_router = await answer(routed, body, api_key)
+        assert via_fast == via_router, name
+        assert via_fast[0] < 500, name
+    assert [call for call in fast.passed.calls if HEARTBEAT in call] == []  # all answered by the fast path
+    alive = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-2"}), product["api_key"])
+    assert alive[:2] == (200, {"status": "ok", "data": {"next_heartbeat": 1}, "nonce": "n-2"})
+    assert alive[2]["signed"]
+
+
+async def test_other_methods_and_paths_go_through_the_application(fast, product):
+    status, document, _ = await answer(fast, b"", product["api_key"], method="GET")
+    assert (status, document["error"]["code"]) == (404, "NOT_FOUND")  # the router's answer
+    assert (await fast.get("/health")).status == 200
+    assert f"GET {HEARTBEAT}" in fast.passed.calls
+    assert "GET /health" in fast.passed.calls
+
+
+async def test_products_that_require_signed_requests_take_the_routed_path(fast, conn, token, product):
+    await conn.execute("UPDATE products SET require_signed_requests = true WHERE id = $1", product["id"])
+    await fast.app[PRODUCTS].reload()
+    status, document, _ = await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    assert (status, document["error"]["code"]) == (401, "BAD_SIGNATURE")
+    assert [call for call in fast.passed.calls if HEARTBEAT in call] == [f"POST {HEARTBEAT}"]
+
+
+async def test_fast_heartbeats_are_counted_in_the_metrics(fast, product, token):
+    before = await (await fast.get("/metrics")).text()
+    await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    after = await (await fast.get("/metrics")).text()
+
+    def count(text: str) -> float:
+        for line in text.splitlines():
+            ours = line.startswith("licsrv_http_requests_total{") and f'route="{HEARTBEAT}"' in line
+            if ours and 'status="200"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    assert count(after) == count(before) + 1
