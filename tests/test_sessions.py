@@ -57,6 +57,26 @@ async def test_start_heartbeat_end_records_a_normal_history(client, conn, querie
     assert (status, body["error"]["code"]) == (404, "SESSION_EXPIRED")
 
 
+async def test_a_start_on_a_known_device_marks_it_seen_without_a_second_slot(
+    client, conn, queries, product, headers
+):
+    lic = await make_license(conn, queries, product, max_devices=1)
+    status, body = await start(client, headers, lic["key"], version="2.0.0", machine_name="Büro-PC")
+    assert status == 200, body
+    end = {"session_token": body["data"]["session_token"]}
+    assert (await client.post("/api/v1/sessions/end", json=end, headers=headers)).status == 200
+    first = await conn.fetchrow("SELECT * FROM devices WHERE license_id = $1", lic["id"])
+    status, body = await start(client, headers, lic["key"], version="2.1.0")
+    assert status == 200, body
+    devices = await conn.fetch("SELECT * FROM devices WHERE license_id = $1", lic["id"])
+    assert len(devices) == 1
+    assert devices[0]["last_seen_at"] > first["last_seen_at"]
+    assert (devices[0]["client_version"], devices[0]["machine_name"]) == ("2.1.0", "Büro-PC")
+    assert (await start(client, headers, lic["key"], hardware_id="hw-2"))[1]["error"]["code"] == (
+        "DEVICE_LIMIT_REACHED"
+    )
+
+
 async def test_session_key_ttl_is_the_session_timeout(client, conn, queries, product, headers):
     lic = await make_license(conn, queries, product)
     _, body = await start(client, headers, lic["key"])

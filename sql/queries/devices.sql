@@ -37,12 +37,3 @@ DELETE FROM devices WHERE license_id = $1 RETURNING id, hardware_id;
 -- name: rebind_device(license_id, old_hardware_id, new_hardware_id, ip, now)!
 UPDATE devices SET hardware_id = $3, last_ip = COALESCE($4, last_ip), last_seen_at = $5
 WHERE license_id = $1 AND hardware_id = $2;
-
--- name: touch_device_by_hardware(license_id, hardware_id, machine_name, ip, client_version, now)$
-UPDATE devices
-SET machine_name = CASE WHEN $3 = '' THEN machine_name ELSE $3 END,
-    last_ip = COALESCE($4, last_ip),
-    client_version = CASE WHEN $5 = '' THEN client_version ELSE $5 END,
-    last_seen_at = $6
-WHERE license_id = $1 AND hardware_id = $2
-RETURNING id;

@@ -13,6 +13,12 @@ SELECT id, key, product_id, customer_name, customer_email, status, max_devices, 
        expires_at, duration, activated_at, created_at, updated_at
 FROM licenses WHERE key = $1;
 
+-- name: get_license_for_start(key, hardware_id)^
+-- A session start's one read: the license and whether this hardware already holds one of its slots.
+SELECT l.id, l.key, l.product_id, l.status, l.max_devices, l.max_sessions, l.expires_at, l.activated_at,
+       EXISTS (SELECT 1 FROM devices d WHERE d.license_id = l.id AND d.hardware_id = $2) AS device_known
+FROM licenses l WHERE l.key = $1;
+
 -- name: lock_license(id)^
 SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
        expires_at, duration, activated_at, created_at, updated_at

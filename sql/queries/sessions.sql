@@ -1,4 +1,13 @@
--- name: insert_session_history(id, license_id, hardware_id, ip, client_version, started_at)!
+-- name: record_session_start(id, license_id, hardware_id, ip, client_version, started_at, machine_name)!
+-- One statement: the session's history row, and its device marked seen.
+WITH seen AS (
+    UPDATE devices
+    SET machine_name = CASE WHEN $7 = '' THEN machine_name ELSE $7 END,
+        last_ip = COALESCE($4, last_ip),
+        client_version = CASE WHEN $5 = '' THEN client_version ELSE $5 END,
+        last_seen_at = $6
+    WHERE license_id = $2 AND hardware_id = $3
+)
 INSERT INTO session_history (id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at)
 VALUES ($1, $2, $3, $4, $5, $6, $6);
 

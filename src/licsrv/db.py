@@ -114,9 +114,21 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo on release: asyncpg itself rolls back a transaction left open and forgets listeners,
+    and licsrv leaves no other session state on pooled connections (no SET, session advisory lock or open
+    cursor; the product cache's LISTEN is removed before its connection goes back). The default reset —
+    UNLISTEN, CLOSE ALL, RESET ALL, advisory unlock — would cost a round trip per checkout."""
+
+
 async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=10
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=10,
     )
 
 

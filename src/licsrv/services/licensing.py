@@ -93,7 +93,17 @@ async def activate_device(
     return {**license_view(license_row, used), "device_id": device_id}
 
 
-async def use_device(
+async def find_license_for_start(
+    conn: asyncpg.Connection, queries: Queries, product: Product, license_key: str, hardware_id: str
+) -> asyncpg.Record:
+    """The license, with `device_known`: whether `hardware_id` already holds one of its slots."""
+    row = await queries.get_license_for_start(conn, key=_normalise_key(license_key), hardware_id=hardware_id)
+    if row is None or row["product_id"] != product.id:
+        raise ApiError("LICENSE_NOT_FOUND")
+    return row
+
+
+async def ensure_device(
     conn: asyncpg.Connection,
     queries: Queries,
     product: Product,
@@ -105,30 +115,22 @@ async def use_device(
     ip: str | None,
     now: datetime,
 ) -> None:
-    """A session start's device check: an activated device is just marked seen (one statement, no lock);
-    a new one is activated while a slot is free, like the older server did."""
-    seen = await queries.touch_device_by_hardware(
-        conn,
-        license_id=license_row["id"],
-        hardware_id=hardware_id,
-        machine_name=machine_name,
-        ip=ip,
-        client_version=client_version,
-        now=now,
-    )
-    if seen is None:
-        async with conn.transaction():
-            await activate_device(
-                conn,
-                queries,
-                product,
-                license_row["key"],
-                hardware_id,
-                machine_name=machine_name,
-                client_version=client_version,
-                ip=ip,
-                now=now,
-            )
+    """A session start's device check: an activated device needs nothing here (the start's history
+    statement marks it seen); a new one is activated while a slot is free, like the older server did."""
+    if license_row["device_known"]:
+        return
+    async with conn.transaction():
+        await activate_device(
+            conn,
+            queries,
+            product,
+            license_row["key"],
+            hardware_id,
+            machine_name=machine_name,
+            client_version=client_version,
+            ip=ip,
+            now=now,
+        )
 
 
 async def require_device(

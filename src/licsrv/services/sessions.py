@@ -82,9 +82,9 @@ async def start_session(
     if is_older(client_version, product.minimum_version):
         raise refusal("VERSION_TOO_OLD")
     async with db.connection() as conn:
-        license_row = await licensing.find_client_license(conn, db.q, product, license_key)
+        license_row = await licensing.find_license_for_start(conn, db.q, product, license_key, hardware_id)
         licensing.ensure_license_usable(license_row, now)
-        await licensing.use_device(
+        await licensing.ensure_device(
             conn,
             db.q,
             product,
@@ -107,14 +107,18 @@ async def start_session(
         async with db.connection() as conn:
             if started.replaced or started.expired:
                 async with conn.transaction():
-                    await record_start(conn, db, started, license_id, hardware_id, ip, client_version, now)
+                    await record_start(
+                        conn, db, started, license_id, hardware_id, ip, client_version, now, machine_name
+                    )
                     for session_id in started.replaced:
                         await db.q.close_session_history(
                             conn, id=session_id, ended_at=now, end_reason="replaced"
                         )
                     await close_timed_out(conn, db, started.expired, product.session_timeout)
             else:
-                await record_start(conn, db, started, license_id, hardware_id, ip, client_version, now)
+                await record_start(
+                    conn, db, started, license_id, hardware_id, ip, client_version, now, machine_name
+                )
     except BaseException:
         # No history row means no session: take the live one back rather than leave it unrecorded.
         await live.terminate(license_id, started.session_id, "forced", product.session_timeout)
@@ -144,8 +148,9 @@ async def record_start(
     ip: str | None,
     client_version: str,
     now: datetime,
+    machine_name: str,
 ) -> None:
-    await db.q.insert_session_history(
+    await db.q.record_session_start(
         conn,
         id=started.session_id,
         license_id=license_id,
@@ -153,6 +158,7 @@ async def record_start(
         ip=ip,
         client_version=client_version,
         started_at=now,
+        machine_name=machine_name,
     )
 
 
