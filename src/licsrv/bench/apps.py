@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from licsrv.db import Queries
+from licsrv.db import Queries, connect_pool
 from licsrv.serve import install_uvloop
 from licsrv.settings import Settings
 
@@ -54,7 +54,8 @@ def rows_app(dsn: str, sql_dir: Path, pool_max: int) -> web.Application:
 
     async def pool(app: web.Application) -> AsyncIterator[None]:
         app[QUERIES] = Queries.load(sql_dir / "queries")
-        app[POOL] = await asyncpg.create_pool(dsn, min_size=2, max_size=pool_max)
+        # The same pool as licsrv's own (no reset round trip on release): the baseline is not handicapped.
+        app[POOL] = await connect_pool(dsn, max_size=pool_max)
         yield
         await app[POOL].close()
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import aiohttp
 
 from licsrv.bench import data
+from licsrv.bench.cpu import CpuMeter
 from licsrv.bench.load import LoadResult, Wrk, wrk_path
-from licsrv.bench.report import Results, n_a, write
+from licsrv.bench.report import TARGETS, Results, n_a, write
 from licsrv.bench.servers import (
     SECRET_KEY,
     ServerProcess,
@@ -40,6 +41,8 @@ ROW_C = "(c) row-per-heartbeat baseline, 1 worker"
 ROW_B_OVER_A = "b/a (licsrv / framework ceiling)"
 ROW_B_OVER_C = "b/c (licsrv / row-per-heartbeat)"
 ROW_HALF_PEAK = "(b) latency at half its peak rate"
+ROW_CPU = "CPU time per heartbeat at peak: {name}"
+ROW_CPU_RATIO = "CPU per heartbeat, (c) / (b)"
 ROW_B2 = "(b) licsrv heartbeat, 2 workers"
 ROW_A2 = "(a) bare aiohttp handler, 2 workers"
 ROW_SCALING = "licsrv 2 workers / 1 worker"
@@ -158,11 +161,19 @@ class Run:
         try:
             # Rounds interleave the servers, so a noisy neighbour hurts all of them alike.
             peaks: dict[str, LoadResult] = {}
+            costs: dict[str, tuple[float, float]] = {}  # CPU µs per answer: (server, its data store)
+            stores = {"a": None, "b": stack.redis.pid, "c": stack.postgres.pid}
             for _ in range(config.rounds):
                 for key, wrk in wrks.items():
+                    server_cpu = CpuMeter(self.servers[key].pids)
+                    store_cpu = CpuMeter(lambda key=key: [pid] if (pid := stores[key]) else [])
+                    server_cpu.start()
+                    store_cpu.start()
                     result = wrk.peak(config.connections, config.seconds)
+                    used = (server_cpu.stop(), store_cpu.stop())
                     if key not in peaks or result.rps > peaks[key].rps:
                         peaks[key] = result
+                        costs[key] = tuple(1e6 * seconds / max(result.requests, 1) for seconds in used)
             results.peaks = {key: peaks[key] for key in ("a", "b", "c") if key in peaks}
             for key, name in (("a", ROW_A), ("b", ROW_B), ("c", ROW_C)):
                 if key in peaks:
@@ -174,6 +185,7 @@ class Run:
             if b and c:
                 ratio = b.rps / c.rps
                 results.add(ROW_B_OVER_C, f"{ratio:.2f}", "≥ 3", ratio >= 3)
+            self._cpu_rows(costs)
             curves: dict[str, list[LoadResult]] = {key: [] for key in wrks}
             for fraction in config.fractions:
                 for key, wrk in wrks.items():
@@ -198,6 +210,15 @@ class Run:
             for wrk in wrks.values():
                 wrk.close()
             self._stop("c")
+
+    def _cpu_rows(self, costs: dict[str, tuple[float, float]]) -> None:
+        stores = {"a": "", "b": "Redis", "c": "PostgreSQL"}
+        for key, (server, store) in costs.items():
+            parts = f" (server {server:.0f} + {stores[key]} {store:.0f})" if stores[key] else ""
+            self.results.add(ROW_CPU.format(name=TARGETS[key]), f"{server + store:.0f} µs{parts}")
+        if "b" in costs and "c" in costs:
+            ratio = sum(costs["c"]) / max(sum(costs["b"]), 1e-9)
+            self.results.add(ROW_CPU_RATIO, f"{ratio:.2f}")
 
     def session_starts(self) -> None:
         server = self.servers["b"]
@@ -309,9 +330,15 @@ NOTES = [
     "(one live session per license, round robin) and the same `X-API-Key` header.",
     "(a) reads the body and answers a fixed small JSON body; (b) is `POST /api/v1/sessions/heartbeat` of "
     "licsrv (`licsrv serve --workers N`, signed envelope, one batched Redis script); (c) parses the body and "
-    "updates the session row's `last_heartbeat` to `now()` by token through an asyncpg pool, in a "
-    "database of its own (sql/queries/bench.sql); PostgreSQL runs with its durable defaults (fsync, "
-    "synchronous commit), as the older server's did.",
+    "updates the session row's `last_heartbeat` to `now()` by token through an asyncpg pool set up like "
+    "licsrv's own, in a database of its own (sql/queries/bench.sql); PostgreSQL runs with its durable "
+    "defaults (fsync, synchronous commit), as the older server's did.",
+    "licsrv serves heartbeats ahead of aiohttp's router and middlewares (licsrv.fastpath); (a) is a plain "
+    "aiohttp route. Both parse the HTTP request and write the answer through aiohttp.",
+    "CPU time per heartbeat: CPU seconds used by the server's processes and by its data store (Redis for "
+    "(b), the whole PostgreSQL cluster for (c)) during the kept peak, divided by the answers. On a small "
+    "machine (c)'s PostgreSQL works on the cores a single worker leaves idle, so its rate flatters it; "
+    "the CPU cost does not depend on which core paid.",
     "Peaks are closed loop: a fixed number of connections sending as fast as answers come; the best of the "
     "interleaved rounds is kept.",
     "Offered load is emulated, since wrk2 is not packaged in Debian: wrk's `delay()` makes each connection "
