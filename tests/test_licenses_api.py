@@ -77,6 +77,17 @@ async def test_validate_and_deactivate(client, conn, queries, product, headers):
     assert (await call(client, "deactivate", headers, body))[1]["error"]["code"] == "DEVICE_NOT_ACTIVATED"
 
 
+async def test_validate_on_a_license_full_of_other_machines_is_a_hardware_mismatch(
+    client, conn, queries, product, headers
+):
+    lic = await make_license(conn, queries, product, max_devices=1)
+    await call(client, "activate", headers, {"license_key": lic["key"], "hardware_id": "owner-pc"})
+    status, reply = await call(
+        client, "validate", headers, {"license_key": lic["key"], "hardware_id": "other"}
+    )
+    assert (status, reply["error"]["code"]) == (403, "HARDWARE_MISMATCH")
+
+
 async def test_refusals_have_their_codes(client, conn, queries, product, headers):
     other = await make_product(conn, client.app)
     foreign = await make_license(conn, queries, other)

@@ -136,7 +136,7 @@ async def session_end(request: web.Request) -> web.Response:
     "Legacy: verify a license",
     tag="legacy",
     body=LegacyLicenseSchema,
-    errors=("LICENSE_NOT_FOUND", "DEVICE_NOT_ACTIVATED"),
+    errors=("LICENSE_NOT_FOUND", "DEVICE_NOT_ACTIVATED", "HARDWARE_MISMATCH"),
 )
 async def verify(request: web.Request) -> web.Response:
     body = await _body(request, LegacyLicenseSchema())

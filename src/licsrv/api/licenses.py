@@ -101,6 +101,7 @@ async def activate(request: web.Request) -> web.Response:
         "LICENSE_SUSPENDED",
         "LICENSE_REVOKED",
         "DEVICE_NOT_ACTIVATED",
+        "HARDWARE_MISMATCH",
     ),
 )
 async def validate_license(request: web.Request) -> web.Response:

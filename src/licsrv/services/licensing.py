@@ -133,15 +133,6 @@ async def ensure_device(
         )
 
 
-async def require_device(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, hardware_id: str
-) -> asyncpg.Record:
-    device = await queries.get_device(conn, license_id=license_id, hardware_id=hardware_id)
-    if device is None:
-        raise ApiError("DEVICE_NOT_ACTIVATED")
-    return device
-
-
 async def validate_license(
     conn: asyncpg.Connection,
     queries: Queries,
@@ -153,9 +144,13 @@ async def validate_license(
     """Valid, or the reason it is not; without a hardware id (the older server's verify) no device check."""
     license_row = await find_client_license(conn, queries, product, license_key)
     ensure_license_usable(license_row, now)
-    if hardware_id is not None:
-        await require_device(conn, queries, license_row["id"], hardware_id)
     used = await queries.count_devices(conn, license_id=license_row["id"])
+    if hardware_id is not None:
+        device = await queries.get_device(conn, license_id=license_row["id"], hardware_id=hardware_id)
+        if device is None:
+            # Full of other machines: this one cannot simply activate; otherwise it should.
+            full = used >= license_row["max_devices"]
+            raise ApiError("HARDWARE_MISMATCH" if full else "DEVICE_NOT_ACTIVATED")
     return {**license_view(license_row, used), "valid": True}
 
 
