@@ -149,3 +149,30 @@ async def test_form_post_without_csrf_token_is_refused(browser, server, conn, qu
     )
     assert status == 403
     assert await conn.fetchval("SELECT count(*) FROM licenses WHERE customer_name = 'no-csrf'") == 0
+
+
+async def test_offline_activation_on_a_phone(browser, server, conn, queries, app, tmp_path):
+    from licsrv.client.offline import check_certificate, make_request
+
+    product = await make_product(conn, app)
+    lic = await make_license(conn, queries, product)
+    request = make_request(lic["key"], "hw-phone-browser")
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    await page.goto(str(server.make_url("/offline").with_query(r=request.code())))
+    assert "hw-phone-browser" in await page.inner_text("main")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("textarea#certificate")
+    assert "device is activated" in await page.inner_text("[role=status]")
+    qr = await page.query_selector(".qr svg")
+    box = await qr.bounding_box()
+    assert 200 <= box["width"] <= 390  # readable on the phone's screen, not wider than it
+    certificate = await page.input_value("textarea#certificate")
+    shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    await page.screenshot(path=str(shots / "offline-activation.png"), full_page=True)
+    await context.close()
+    async with aiohttp.ClientSession() as http, http.get(str(server.make_url("/api/v1/keys"))) as response:
+        published = {key["id"]: key["public_key"] for key in (await response.json())["data"]}
+    assert check_certificate(certificate, request, published)["hardware_id"] == "hw-phone-browser"

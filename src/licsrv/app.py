@@ -28,6 +28,7 @@ from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
 from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, REDIS, SETTINGS
 from licsrv.web import create_admin_web_app
+from licsrv.web import offline as offline_page
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -91,7 +92,7 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
-    app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes()])
+    app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/api/license", create_legacy_app())

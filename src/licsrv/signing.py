@@ -76,6 +76,10 @@ class Keyring:
         ]
         return cls(active[0]["id"], nacl.signing.SigningKey(seed), published)
 
+    def sign(self, data: bytes) -> bytes:
+        """The raw 64-byte Ed25519 signature of `data` with the active key (offline certificates)."""
+        return self._signing_key.sign(data, encoder=RawEncoder).signature
+
     def signature_header(self, body: bytes) -> str:
         # Heartbeat answers repeat byte for byte within a second (same interval, same server_time): sign once.
         header = self._recent.get(body)

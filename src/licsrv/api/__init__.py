@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.api import keys, licenses, sessions
+from licsrv.api import keys, licenses, offline, sessions
 from licsrv.api.auth import api_key_middleware
 from licsrv.api.request_signing import request_signing_middleware
 
@@ -14,4 +14,5 @@ def create_api_app() -> web.Application:
     api.add_routes(keys.routes())
     api.add_routes(sessions.routes())
     api.add_routes(licenses.routes())
+    api.add_routes(offline.routes())
     return api

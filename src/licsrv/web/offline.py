@@ -1,0 +1,73 @@
+"""The offline activation page (DESIGN §6): opened on a phone from the QR code the offline machine shows,
+`/offline?r=<request code>`. GET only shows what would be activated (link previews must not bind devices);
+the POST activates and shows the response code as text and as a QR code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp_jinja2
+import segno
+from aiohttp import web
+
+from licsrv.client.offline import MAX_CODE_LENGTH, OfflineError, parse_request_code
+from licsrv.envelope import as_api_error
+from licsrv.services import offline
+from licsrv.state import DB, KEYRING, PRODUCTS
+
+TEMPLATE = "offline/activate.html"
+HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+def _page(request: web.Request, context: dict[str, Any], status: int = 200) -> web.Response:
+    response = aiohttp_jinja2.render_template(TEMPLATE, request, context, status=status)
+    response.headers.update(HEADERS)
+    return response
+
+
+def _masked(license_key: str) -> str:
+    """Enough of the key to recognise it on the phone's screen, not enough to copy it."""
+    key = license_key.strip().upper()
+    return key[:5] + "…" + key[-4:] if len(key) > 12 else key
+
+
+async def show(request: web.Request) -> web.Response:
+    code = request.query.get("r", "")[:MAX_CODE_LENGTH]
+    context: dict[str, Any] = {"code": code}
+    if code:
+        try:
+            parsed = parse_request_code(code)
+        except OfflineError as exc:
+            context["error"] = f"This request code cannot be used: {exc}."
+            return _page(request, context, status=400)
+        context["request_info"] = {
+            "license_key": _masked(parsed.license_key),
+            "hardware_id": parsed.hardware_id,
+        }
+    return _page(request, context)
+
+
+async def activate(request: web.Request) -> web.Response:
+    form = await request.post()
+    code = str(form.get("r", ""))[:MAX_CODE_LENGTH]
+    now = datetime.now(UTC)
+    app = request.config_dict
+    try:
+        offline_request = offline.read_request(code, now)
+        product = await offline.product_of(app[DB], app[PRODUCTS], offline_request.license_key)
+        answer = await offline.activate_offline(app[DB], app[KEYRING], product, offline_request, now)
+    except Exception as exc:  # refusals and a missing database alike get the page, with what went wrong
+        error = as_api_error(exc, request)
+        return _page(request, {"code": code, "error": error.message}, status=error.status)
+    qr = segno.make(answer["certificate"], error="m")
+    context = {
+        "certificate": answer["certificate"],
+        "license": answer["license"],
+        "qr_svg": qr.svg_inline(scale=4, title="Response code"),
+    }
+    return _page(request, context)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/offline", show), web.post("/offline", activate)]
