@@ -127,3 +127,37 @@ async def test_redis_down_outside_the_live_layer_is_a_503_not_a_500(aiohttp_clie
     assert response.status == 503
     assert (await response.json())["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert "Retry-After" in response.headers
+
+
+async def test_a_deadlock_victim_is_told_to_retry_not_given_a_500(aiohttp_client, app, api_headers, settings):
+    import asyncio
+
+    import asyncpg
+
+    async def deadlock(request: web.Request) -> web.Response:
+        # A real deadlock: two transactions lock two rows in opposite order.
+        first, second = (
+            await asyncpg.connect(settings.database_url),
+            await asyncpg.connect(settings.database_url),
+        )
+        try:
+            a, b = first.transaction(), second.transaction()
+            await a.start()
+            await b.start()
+            await first.execute("SELECT pg_advisory_xact_lock(4201)")
+            await second.execute("SELECT pg_advisory_xact_lock(4202)")
+            await asyncio.gather(
+                first.execute("SELECT pg_advisory_xact_lock(4202)"),
+                second.execute("SELECT pg_advisory_xact_lock(4201)"),
+            )
+        finally:
+            await first.close()
+            await second.close()
+        return web.json_response({})
+
+    app.router.add_post("/api/v1/deadlock", deadlock)
+    client = await aiohttp_client(app)
+    response = await client.post("/api/v1/deadlock", json={}, headers=api_headers)
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["Retry-After"] == "1"

@@ -20,9 +20,12 @@ SELECT l.id, l.key, l.product_id, l.status, l.max_devices, l.max_sessions, l.exp
 FROM licenses l WHERE l.key = $1;
 
 -- name: lock_license(id)^
+-- NO KEY UPDATE: serialises changes of one license without blocking the FOR KEY SHARE lock that inserting a
+-- row which references it (a session's history, a device) takes; FOR UPDATE would, and a session start that
+-- marks its device seen while inserting its history would deadlock against a concurrent activation.
 SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
        expires_at, duration, activated_at, created_at, updated_at
-FROM licenses WHERE id = $1 FOR UPDATE;
+FROM licenses WHERE id = $1 FOR NO KEY UPDATE;
 
 -- name: start_license_clock(id, now)^
 UPDATE licenses

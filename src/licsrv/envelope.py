@@ -113,6 +113,10 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         return service_unavailable("session store")
     if isinstance(exc, asyncpg.PostgresConnectionError | OSError | asyncio.TimeoutError):
         return service_unavailable("database")
+    if isinstance(exc, asyncpg.TransactionRollbackError):
+        # A deadlock or serialization failure rolled the whole transaction back: nothing was written.
+        log.warning("transaction_rolled_back", path=request.path, error=str(exc).splitlines()[0])
+        return service_unavailable("database", retry_after=1)
     if isinstance(exc, asyncpg.DataError):
         return ApiError("VALIDATION_ERROR", "A value is out of range.")
     log.exception("unhandled_error", path=request.path)
