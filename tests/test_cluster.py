@@ -84,3 +84,20 @@ async def test_replace_and_terminate_on_a_cluster(client, conn, queries, admin_h
     )
     assert (status, body["error"]["code"]) == (410, "SESSION_TERMINATED")
     assert (await client.get("/ready")).status == 200
+
+
+async def test_rate_limits_count_on_the_cluster(client, conn, queries):
+    from licsrv.state import PRODUCTS
+
+    product = await make_product(conn, client.app)
+    await conn.execute(
+        "UPDATE products SET rate_limits = $2 WHERE id = $1", product["id"], {"validate": "2/minute"}
+    )
+    await client.app[PRODUCTS].reload()
+    lic = await make_license(conn, queries, product)
+    body = {"license_key": lic["key"], "hardware_id": "h"}
+    headers = {"X-API-Key": product["api_key"]}
+    statuses = []
+    for _ in range(3):
+        statuses.append((await client.post("/api/v1/licenses/validate", json=body, headers=headers)).status)
+    assert statuses == [403, 403, 429]

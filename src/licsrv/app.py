@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from redis.asyncio import Redis
 
 from licsrv import ops
 from licsrv.admin_api import create_admin_api_app
@@ -22,11 +23,12 @@ from licsrv.live.wire import DirectBatcher
 from licsrv.middlewares import request_context
 from licsrv.openapi import setup_openapi
 from licsrv.services.products import ProductCache
+from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
-from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, REDIS, SETTINGS
+from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, RATE_LIMITER, REDIS, SETTINGS
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 
@@ -44,6 +46,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[REDIS] = make_redis(settings.redis_url, socket_timeout=settings.redis_timeout)
+    app[RATE_LIMITER] = RateLimiter(settings.redis_url, app[REDIS] if isinstance(app[REDIS], Redis) else None)
     yield
     await app[REDIS].aclose()
 

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from licsrv.db import Database
 from licsrv.live.sessions import LiveSessions
 from licsrv.services.products import ProductCache
+from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.settings import Settings
@@ -21,6 +22,7 @@ PRODUCTS = web.AppKey("products", ProductCache)
 LIVE = web.AppKey("live", LiveSessions)
 CRYPTO = web.AppKey("crypto", SessionCrypto)
 LIVE_CONTROL = web.AppKey("live_control", RedisSessionControl)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 # Per-request values set by middlewares.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -6,11 +6,12 @@ from aiohttp import web
 
 from licsrv.api import keys, licenses, offline, sessions
 from licsrv.api.auth import api_key_middleware
+from licsrv.api.rate_limiting import rate_limit_middleware
 from licsrv.api.request_signing import request_signing_middleware
 
 
 def create_api_app() -> web.Application:
-    api = web.Application(middlewares=[api_key_middleware, request_signing_middleware])
+    api = web.Application(middlewares=[api_key_middleware, request_signing_middleware, rate_limit_middleware])
     api.add_routes(keys.routes())
     api.add_routes(sessions.routes())
     api.add_routes(licenses.routes())

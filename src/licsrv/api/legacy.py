@@ -12,6 +12,7 @@ from aiohttp import web
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from licsrv.api.auth import api_key_middleware, request_product
+from licsrv.api.rate_limiting import rate_limit_middleware
 from licsrv.envelope import Handler, as_api_error, read_json
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
@@ -183,7 +184,7 @@ async def activate(request: web.Request) -> web.Response:
 
 
 def create_legacy_app() -> web.Application:
-    legacy = web.Application(middlewares=[legacy_errors, api_key_middleware])
+    legacy = web.Application(middlewares=[legacy_errors, api_key_middleware, rate_limit_middleware])
     legacy.add_routes(
         [
             web.post("/session/start", session_start),

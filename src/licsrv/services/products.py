@@ -15,6 +15,7 @@ import structlog
 from licsrv.db import Database, Queries
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
+from licsrv.services.rate_limits import parse_rate_limits
 
 log = structlog.get_logger(__name__)
 
@@ -181,6 +182,7 @@ async def update_product(
         merged = {**before, **{k: v for k, v in changes.items() if k in PRODUCT_SETTINGS}}
         if merged["session_timeout"] < 2 * merged["heartbeat_interval"]:
             raise ApiError("VALIDATION_ERROR", "session_timeout must be at least twice heartbeat_interval.")
+        parse_rate_limits(merged["rate_limits"])
         await queries.update_product(conn, id=product_id, **merged)
         changed = {k: v for k, v in merged.items() if before[k] != v}
         await record_change(
