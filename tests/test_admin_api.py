@@ -71,3 +71,29 @@ async def test_unknown_product_is_404(client, admin_headers):
     response = await client.get("/api/v1/admin/products/999999", headers=admin_headers)
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "NOT_FOUND"
+
+
+async def test_two_owners_demoting_each_other_at_once_leave_one_owner(settings, conn, queries):
+    from licsrv.db import connect
+    from licsrv.errors import ApiError
+    from licsrv.services.admins import set_role
+    from licsrv.services.audit import Actor
+
+    from admin_helpers import make_admin
+
+    names = [await make_admin(conn, queries, "owner") for _ in range(2)]
+    ids = [await conn.fetchval("SELECT id FROM admin_users WHERE username = $1", n) for n in names]
+    connections = [await connect(settings.database_url) for _ in range(2)]
+    try:
+        outcomes = await asyncio.gather(
+            set_role(connections[0], queries, ids[1], "viewer", False, Actor(names[0], "owner")),
+            set_role(connections[1], queries, ids[0], "viewer", False, Actor(names[1], "owner")),
+            return_exceptions=True,
+        )
+    finally:
+        for connection in connections:
+            await connection.close()
+    refused = [o for o in outcomes if isinstance(o, ApiError)]
+    assert len(refused) == 1 and refused[0].code == "FORBIDDEN", outcomes
+    roles = await conn.fetch("SELECT role FROM admin_users WHERE id = ANY($1::bigint[])", ids)
+    assert sorted(row["role"] for row in roles) == ["owner", "viewer"]

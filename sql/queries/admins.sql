@@ -24,3 +24,8 @@ UPDATE admin_users SET password_hash = $2, password_changed_at = now() WHERE id 
 
 -- name: set_admin_role(id, role, disabled)^
 UPDATE admin_users SET role = $2, disabled = $3 WHERE id = $1 RETURNING id, username, role, disabled;
+
+-- name: lock_enabled_owners
+-- Taken (in id order) by every change of an admin's role or state, so two owners cannot demote each other
+-- at the same moment and leave nobody able to manage admins.
+SELECT id, username FROM admin_users WHERE role = 'owner' AND NOT disabled ORDER BY id FOR UPDATE;

@@ -108,6 +108,11 @@ async def set_role(
             raise ApiError("NOT_FOUND", "No such admin.")
         if before["username"] == actor.name and (role != "owner" or disabled):
             raise ApiError("CONFLICT", "You cannot demote or disable yourself.")
+        owners = {row["username"] for row in await queries.lock_enabled_owners(conn)}
+        if actor.name not in owners:  # demoted or disabled by another owner a moment ago
+            raise ApiError("FORBIDDEN", "Only an owner manages admins.")
+        if before["username"] in owners and (role != "owner" or disabled) and len(owners) <= 1:
+            raise ApiError("CONFLICT", "The last enabled owner cannot be demoted or disabled.")
         await queries.set_admin_role(conn, id=admin_id, role=role, disabled=disabled)
         await record_change(
             conn,
