@@ -32,6 +32,21 @@ async def test_unknown_api_key_is_refused_in_a_signed_envelope(client):
     assert verify_signature(await public_key_of(client, key_id), body, response.headers["X-Licsrv-Signature"])
 
 
+async def test_refusals_before_the_body_is_read_still_echo_its_nonce(client):
+    body = {"license_key": "X", "hardware_id": "h", "nonce": "n-before"}
+    response = await client.post("/api/v1/licenses/validate", json=body, headers={"X-API-Key": "lk_unknown"})
+    envelope = await response.json()
+    assert (response.status, envelope["error"]["code"], envelope["nonce"]) == (
+        401,
+        "INVALID_API_KEY",
+        "n-before",
+    )
+    broken = await client.post(
+        "/api/v1/licenses/validate", data=b'{"nonce": "n', headers={"X-API-Key": "lk_unknown"}
+    )
+    assert broken.status == 401 and "nonce" not in await broken.json()
+
+
 async def test_signature_does_not_verify_a_changed_body(client):
     response = await client.get("/api/v1/x", headers={"X-API-Key": "nope"})
     body = await response.read()

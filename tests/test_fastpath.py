@@ -88,6 +88,11 @@ def cases(product: dict, token: str) -> list[tuple[str, bytes, str]]:
         ("alive", orjson.dumps({"session_token": token}), key),
         ("nonce echoed", orjson.dumps({"session_token": token, "nonce": "n-1"}), key),
         ("unknown api key", orjson.dumps({"session_token": token}), "lk_nobody"),
+        (
+            "unknown api key, nonce echoed",
+            orjson.dumps({"session_token": token, "nonce": "n-9"}),
+            "lk_nobody",
+        ),
         ("no api key", orjson.dumps({"session_token": token}), ""),
         ("not json", b"{session_token", key),
         ("not an object", b"[1, 2]", key),
@@ -109,6 +114,8 @@ async def test_fast_and_routed_heartbeats_answer_alike(fast, routed, product, to
     alive = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-2"}), product["api_key"])
     assert alive[:2] == (200, {"status": "ok", "data": {"next_heartbeat": 1}, "nonce": "n-2"})
     assert alive[2]["signed"]
+    refused = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-3"}), "lk_nobody")
+    assert (refused[0], refused[1]["nonce"]) == (401, "n-3")
 
 
 async def test_other_methods_and_paths_go_through_the_application(fast, product):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -81,6 +82,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
+async def nonce_of_refused(request: web.BaseRequest) -> Any:
+    """The nonce of a request refused before its body was read (bad API key, rate limit, signature), so the
+    refusal echoes it too; None when there is none or the body is not a readable JSON object."""
+    if NONCE not in request and JSON_BODY not in request and request.can_read_body:
+        with contextlib.suppress(Exception):
+            await read_json(request)
+    return request.get(NONCE)
+
+
 async def load_body(request: web.Request, schema: Schema) -> dict[str, Any]:
     return schema.load(await read_json(request))
 
@@ -138,6 +148,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         raise
     except Exception as exc:
         response = error_envelope(as_api_error(exc, request))
+        await nonce_of_refused(request)
     if isinstance(response, Envelope):
         # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
         keyring = (

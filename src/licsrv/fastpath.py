@@ -17,7 +17,7 @@ import structlog
 from aiohttp import hdrs, web
 
 from licsrv.api.sessions import HEARTBEAT_PATH, heartbeat_answer
-from licsrv.envelope import Envelope, as_api_error, error_envelope
+from licsrv.envelope import Envelope, as_api_error, error_envelope, nonce_of_refused
 from licsrv.errors import ApiError
 from licsrv.metrics import observe
 from licsrv.state import KEYRING, NONCE, PRODUCTS, SETTINGS
@@ -49,6 +49,7 @@ class HeartbeatFastPath:
             response: Envelope = await heartbeat_answer(app, product, request)
         except Exception as exc:
             response = error_envelope(as_api_error(exc, request))
+            await nonce_of_refused(request)
         response.finish(request.get(NONCE), app[KEYRING])
         status = response.status
         elapsed = time.perf_counter() - started
