@@ -176,3 +176,39 @@ async def test_offline_activation_on_a_phone(browser, server, conn, queries, app
     async with aiohttp.ClientSession() as http, http.get(str(server.make_url("/api/v1/keys"))) as response:
         published = {key["id"]: key["public_key"] for key in (await response.json())["data"]}
     assert check_certificate(certificate, request, published)["hardware_id"] == "hw-phone-browser"
+
+
+async def test_content_security_policy_leaves_the_pages_working(browser, server, conn, queries):
+    product = await make_product(conn, server.app)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    await page.goto(str(server.make_url("/admin/login")))
+    await page.fill("input[name=username]", await make_admin(conn, queries))
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/admin/")
+    response = await page.goto(str(server.make_url(f"/admin/products/{product['id']}")))
+    assert "script-src 'nonce-" in response.headers["content-security-policy"]
+    key_before = await page.inner_text("#api-key")
+    # The confirmation comes from the nonce'd script: dismissing it keeps the key.
+    dialogs: list[str] = []
+
+    async def answer(dialog, accept: bool) -> None:
+        dialogs.append(dialog.message)
+        await (dialog.accept() if accept else dialog.dismiss())
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    await page.click("text=Rotate")
+    await page.wait_for_timeout(300)
+    assert dialogs and "Rotate the API key" in dialogs[0]
+    assert await page.inner_text("#api-key") == key_before
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    await page.click("text=Rotate")
+    await page.wait_for_load_state()
+    await page.wait_for_function("k => document.getElementById('api-key').textContent !== k", arg=key_before)
+    await page.goto(str(server.make_url("/admin/")))  # the dashboard's live refresh script
+    await page.wait_for_timeout(300)
+    await context.close()
+    assert not [p for p in problems if "Content Security Policy" in p], problems

@@ -31,6 +31,7 @@ from licsrv.settings import Settings
 from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, RATE_LIMITER, REDIS, SETTINGS
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
+from licsrv.web.csp import CurrentNonce
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -91,9 +92,10 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    aiohttp_jinja2.setup(
+    templates = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
+    templates.globals["csp_nonce"] = CurrentNonce()
     app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())

@@ -15,14 +15,17 @@ from licsrv.client.offline import MAX_CODE_LENGTH, OfflineError, parse_request_c
 from licsrv.envelope import as_api_error
 from licsrv.services import offline
 from licsrv.state import DB, KEYRING, PRODUCTS
+from licsrv.web.csp import new_nonce, protect
 
 TEMPLATE = "offline/activate.html"
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
 
 def _page(request: web.Request, context: dict[str, Any], status: int = 200) -> web.Response:
+    nonce = new_nonce()
     response = aiohttp_jinja2.render_template(TEMPLATE, request, context, status=status)
-    response.headers.update(HEADERS)
+    protect(response, nonce)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the request code is in the URL
     return response
 
 
