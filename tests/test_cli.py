@@ -122,6 +122,51 @@ def test_serve_with_urls_answers_health_ready_and_the_management_api(settings):
     assert process.returncode == 0, output
 
 
+async def test_sigterm_finishes_the_request_in_flight_then_exits(settings, conn, queries):
+    import asyncio
+
+    from factories import make_license
+
+    product = dict(await queries.get_product(conn, id=1))
+    lic = await make_license(conn, queries, product)
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *LICSRV,
+        "serve",
+        env=cli_env(settings, LICSRV_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    body = json.dumps({"license_key": lic["key"], "hardware_id": "hw-term"}).encode()
+    try:
+        assert await asyncio.to_thread(wait_for, f"{base}/health") == (200, {"status": "ok"})
+        async with conn.transaction():
+            # Hold the license row: the activation below waits for it, in flight, when SIGTERM comes.
+            await conn.execute("SELECT 1 FROM licenses WHERE id = $1 FOR UPDATE", lic["id"])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /api/v1/licenses/activate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"X-API-Key: {product['api_key']}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            with pytest.raises(OSError):  # no longer accepting
+                await asyncio.open_connection("127.0.0.1", port)
+        answer = (await asyncio.wait_for(reader.read(65536), 20)).decode()
+        writer.close()
+        assert answer.startswith("HTTP/1.1 200"), answer  # finished, not dropped
+        assert await conn.fetchval("SELECT count(*) FROM devices WHERE license_id = $1", lic["id"]) == 1
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 @pytest.mark.ci
 def test_dev_starts_its_own_postgres_and_redis_and_serves(tmp_path: Path):
     port = free_port()
