@@ -176,3 +176,26 @@ async def test_a_deadlock_victim_is_told_to_retry_not_given_a_500(aiohttp_client
     assert response.status == 503
     assert (await response.json())["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert response.headers["Retry-After"] == "1"
+
+
+async def test_a_rotated_signing_key_is_used_without_a_restart(client, conn, queries, settings):
+    import asyncio
+
+    from licsrv.services.signing_keys import rotate_signing_key
+    from licsrv.state import KEYRING
+
+    before = client.app[KEYRING].key_id
+    new_id = await rotate_signing_key(conn, queries, settings.secret_key)
+    for _ in range(100):  # the NOTIFY reaches the app's listener within moments
+        if client.app[KEYRING].key_id == new_id:
+            break
+        await asyncio.sleep(0.05)
+    assert client.app[KEYRING].key_id == new_id != before
+    response = await client.get("/api/v1/nothing-here", headers={"X-API-Key": "lk_unknown"})
+    body = await response.read()
+    assert signed_key_id(response) == new_id
+    assert verify_signature(await public_key_of(client, new_id), body, response.headers["X-Licsrv-Signature"])
+    published = {
+        key["id"]: key["active"] for key in (await (await client.get("/api/v1/keys")).json())["data"]
+    }
+    assert published[new_id] is True and published[before] is False  # the old key still verifies old answers

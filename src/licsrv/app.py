@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
 import jinja2
+import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -32,6 +33,8 @@ from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, RATE
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 from licsrv.web.csp import CurrentNonce
+
+log = structlog.get_logger(__name__)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -73,7 +76,14 @@ async def keyring_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def products_ctx(app: web.Application) -> AsyncIterator[None]:
-    cache = ProductCache(app[DB], refresh=app[SETTINGS].product_cache_refresh)
+    db, keyring, secret_key = app[DB], app[KEYRING], app[SETTINGS].secret_key
+
+    async def reload_keyring() -> None:
+        async with db.connection() as conn:
+            if keyring.adopt(await load_keyring(conn, db.q, secret_key)):
+                log.info("signing_keys_reloaded", active=keyring.key_id)
+
+    cache = ProductCache(db, refresh=app[SETTINGS].product_cache_refresh, also=[reload_keyring])
     await cache.start()
     app[PRODUCTS] = cache
     app[LIVE_CONTROL] = RedisSessionControl(app[DB], app[LIVE], cache)

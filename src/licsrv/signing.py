@@ -76,6 +76,16 @@ class Keyring:
         ]
         return cls(active[0]["id"], nacl.signing.SigningKey(seed), published)
 
+    def adopt(self, other: Keyring) -> bool:
+        """Takes over another keyring's keys in place (every holder of this object sees them at once);
+        True when something changed."""
+        if other.key_id == self.key_id and other.published == self.published:
+            return False
+        self.key_id, self._signing_key, self.published = other.key_id, other._signing_key, other.published
+        self._prefix = other._prefix
+        self._recent = {}
+        return True
+
     def sign(self, data: bytes) -> bytes:
         """The raw 64-byte Ed25519 signature of `data` with the active key (offline certificates)."""
         return self._signing_key.sign(data, encoder=RawEncoder).signature

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -59,11 +60,15 @@ def new_api_key() -> str:
 
 
 class ProductCache:
-    """All products by API key, reloaded on NOTIFY from any instance and every `refresh` seconds."""
+    """All products by API key, reloaded on NOTIFY from any instance and every `refresh` seconds; `also`
+    are further reloads that ride on the same signal (the signing keyring)."""
 
-    def __init__(self, db: Database, refresh: float = 60.0) -> None:
+    def __init__(
+        self, db: Database, refresh: float = 60.0, also: list[Callable[[], Awaitable[None]]] | None = None
+    ) -> None:
         self._db = db
         self._refresh = refresh
+        self._also = also or []
         self._by_key: dict[str, Product] = {}
         self._by_id: dict[int, Product] = {}
         self._task: asyncio.Task | None = None
@@ -83,6 +88,8 @@ class ProductCache:
             products = [Product.from_row(row) for row in await self._db.q.list_products(conn)]
         self._by_key = {p.api_key: p for p in products}
         self._by_id = {p.id: p for p in products}
+        for reload in self._also:
+            await reload()
 
     async def start(self) -> None:
         await self.reload()

@@ -1,4 +1,5 @@
-"""Signing keys: created on first migrate, rotated on demand, loaded into a Keyring at start."""
+"""Signing keys: created on first migrate, rotated on demand, loaded into a Keyring at start and reloaded by
+every worker when a rotation is announced (the configuration channel of the product cache)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ async def rotate_signing_key(conn: asyncpg.Connection, queries: Queries, secret_
         await queries.insert_signing_key(
             conn, id=key.key_id, public_key=key.public_key, private_key_enc=key.private_key_enc
         )
+        await queries.notify_products_changed(conn)  # running servers reload their keyring
     return key.key_id
 
 
