@@ -246,3 +246,18 @@ async def test_access_log_skips_successful_heartbeats_but_not_refused_ones(
     assert "/api/v1/sessions/heartbeat" not in capsys.readouterr().out
     assert (await beat(client, headers, "1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA"))[0] == 404
     assert "/api/v1/sessions/heartbeat" in capsys.readouterr().out
+
+
+async def test_a_token_sent_with_another_products_key_names_no_session(
+    client, conn, queries, product, headers
+):
+    lic = await make_license(conn, queries, product)
+    _, body = await start(client, headers, lic["key"])
+    token = body["data"]["session_token"]
+    other = await make_product(conn, client.app)
+    foreign = {"X-API-Key": other["api_key"]}
+    status, reply = await beat(client, foreign, token)
+    assert (status, reply["error"]["code"]) == (404, "SESSION_EXPIRED")
+    response = await client.post("/api/v1/sessions/end", json={"session_token": token}, headers=foreign)
+    assert (await response.json())["error"]["code"] == "SESSION_EXPIRED"
+    assert (await beat(client, headers, token))[0] == 200  # still alive for its own product

@@ -128,7 +128,11 @@ async def session_heartbeat(request: web.Request) -> web.Response:
 async def session_end(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
     await sessions.end_session(
-        request.config_dict[DB], request.config_dict[LIVE], body["session_token"], datetime.now(UTC)
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request_product(request),
+        body["session_token"],
+        datetime.now(UTC),
     )
     return success()
 

@@ -150,7 +150,11 @@ async def end(request: web.Request) -> web.Response:
     token = (await load_body(request, TOKEN_SCHEMA))["session_token"]
     live_token, _ = request.config_dict[CRYPTO].split(token)
     await sessions.end_session(
-        request.config_dict[DB], request.config_dict[LIVE], live_token, datetime.now(UTC)
+        request.config_dict[DB],
+        request.config_dict[LIVE],
+        request_product(request),
+        live_token,
+        datetime.now(UTC),
     )
     return ok({"ended": True})
 

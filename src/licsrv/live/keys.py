@@ -59,28 +59,30 @@ def _ordered(number: int, width: int) -> str:
 
 class TokenCodec:
     """Tokens are `<license id>.<start><128 random bits>`. The public session id is the start second (6
-    ordered chars, so ids sort by age) and a keyed hash of the rest: Redis stores no secret and no start
-    time, and an admin listing can never reveal a token."""
+    ordered chars, so ids sort by age) and a keyed hash of the rest and of the session's scope (its product):
+    Redis stores no secret and no start time, an admin listing can never reveal a token, and a token sent
+    with another product's API key names no session at all."""
 
     def __init__(self, id_key: bytes) -> None:
         self._id_key = hashlib.blake2b(id_key, digest_size=32, person=b"licsrv-sid").digest()
 
-    def session_id(self, started: str, secret: str) -> str:
-        digest = hashlib.blake2b((started + secret).encode(), key=self._id_key, digest_size=6).digest()
+    def session_id(self, started: str, secret: str, scope: int = 0) -> str:
+        material = f"{scope}:{started}{secret}".encode()
+        digest = hashlib.blake2b(material, key=self._id_key, digest_size=6).digest()
         return started + base64.b64encode(digest).translate(_TO_ORDERED)[:6].decode()
 
-    def new_token(self, license_id: int, now_s: int) -> tuple[str, str]:
+    def new_token(self, license_id: int, now_s: int, scope: int = 0) -> tuple[str, str]:
         """(token, session id)."""
         started = _ordered(now_s, 6)
         secret = secrets.token_urlsafe(16)
-        return f"{license_id}.{started}{secret}", self.session_id(started, secret)
+        return f"{license_id}.{started}{secret}", self.session_id(started, secret, scope)
 
-    def parse(self, token: str) -> tuple[int, str]:
+    def parse(self, token: str, scope: int = 0) -> tuple[int, str]:
         """(license id, session id) without touching Redis."""
         match = _TOKEN.match(token)
         if match is None:
             raise BadToken("malformed session token")
-        return int(match[1]), self.session_id(match[2], match[3])
+        return int(match[1]), self.session_id(match[2], match[3], scope)
 
 
 def valid_session_id(session_id: str) -> bool:

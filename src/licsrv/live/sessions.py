@@ -88,9 +88,16 @@ class LiveSessions:
         self.tokens = TokenCodec(id_key)
 
     async def start(
-        self, license_id: int, max_sessions: int, policy: str, session_timeout_s: int, now_ms: int
+        self,
+        license_id: int,
+        max_sessions: int,
+        policy: str,
+        session_timeout_s: int,
+        now_ms: int,
+        scope: int = 0,
     ) -> StartResult:
-        token, session_id = self.tokens.new_token(license_id, now_ms // 1000)
+        """`scope` (the product id) must be given again with the token, else the token names no session."""
+        token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope)
         timeout_ms = session_timeout_s * 1000
         ok, expired, replaced = await self._batcher.call(
             START,
@@ -111,8 +118,8 @@ class LiveSessions:
             raise SessionLimitReached()
         return StartResult(session_id, token, [_text(r) for r in replaced], pairs)
 
-    async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int) -> None:
-        license_id, session_id = self.tokens.parse(token)
+    async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int, scope: int = 0) -> None:
+        license_id, session_id = self.tokens.parse(token, scope)
         timeout_ms = session_timeout_s * 1000
         result = await self._batcher.call(
             HEARTBEAT,
@@ -126,8 +133,8 @@ class LiveSessions:
         if result != 1:
             raise _gone(result)
 
-    async def end(self, token: str, now_ms: int) -> str:
-        license_id, session_id = self.tokens.parse(token)
+    async def end(self, token: str, now_ms: int, scope: int = 0) -> str:
+        license_id, session_id = self.tokens.parse(token, scope)
         result = await self._batcher.call(
             END,
             [

@@ -99,7 +99,7 @@ async def start_session(
     max_sessions = license_row["max_sessions"] or product.max_sessions
     try:
         started = await live.start(
-            license_id, max_sessions, product.session_policy, product.session_timeout, to_ms(now)
+            license_id, max_sessions, product.session_policy, product.session_timeout, to_ms(now), product.id
         )
     except live_errors.SessionLimitReached:
         raise refusal("SESSION_LIMIT_REACHED") from None
@@ -175,7 +175,7 @@ async def close_timed_out(conn: Any, db: Database, expired: list[tuple[str, int]
 async def heartbeat(live: LiveSessions, product: Product, token: str, now_ms: int) -> None:
     """The hot path: one batched Redis script call, no PostgreSQL."""
     try:
-        await live.heartbeat(token, product.session_timeout, now_ms)
+        await live.heartbeat(token, product.session_timeout, now_ms, product.id)
     except (live_errors.SessionExpired, live_errors.BadToken):
         HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
@@ -185,9 +185,9 @@ async def heartbeat(live: LiveSessions, product: Product, token: str, now_ms: in
     HEARTBEAT_OK.inc()
 
 
-async def end_session(db: Database, live: LiveSessions, token: str, now: datetime) -> None:
+async def end_session(db: Database, live: LiveSessions, product: Product, token: str, now: datetime) -> None:
     try:
-        session_id = await live.end(token, to_ms(now))
+        session_id = await live.end(token, to_ms(now), product.id)
     except (live_errors.SessionExpired, live_errors.BadToken):
         raise ApiError("SESSION_EXPIRED") from None
     except live_errors.SessionTerminated as exc:
