@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-all lint format install system-deps browser-deps bench-deps bench clean
+.PHONY: run test test-all lint format install system-deps browser-deps bench-deps bench profile clean
 
 run: install system-deps
 	$(BIN)/licsrv dev
@@ -18,6 +18,9 @@ test-all: install system-deps browser-deps bench-deps
 
 bench: install system-deps bench-deps
 	$(BIN)/licsrv bench
+
+profile: install system-deps bench-deps
+	$(BIN)/licsrv bench --profile
 
 lint: install
 	$(BIN)/ruff format --check src tests

@@ -28,6 +28,8 @@ EXPECTED_ROWS = [
     runner.ROW_A2,
     runner.ROW_SCALING,
     runner.ROW_STARTS,
+    runner.ROW_CPU.format(name="(b) licsrv heartbeat"),
+    runner.ROW_CPU_RATIO,
     runner.ROW_CARDS.format(count=1_000),
     runner.ROW_MEMORY.format(count=1_000),
     runner.ROW_MEMORY.format(count=1_000_000),
@@ -74,3 +76,32 @@ def test_wrk_result_line_is_read_from_the_output():
     assert result.rps == 2000
     assert result.p99_ms == 1.5
     assert result.error_share == pytest.approx(0.005)
+
+
+def test_profile_summary_counts_own_time_and_licsrv_frames():
+    from licsrv.bench.profile import summarise
+
+    raw = (
+        "serve (licsrv/serve.py:69);Runner.run (asyncio/runners.py:118);"
+        "heartbeat_answer (licsrv/api/sessions.py:130);pack_evalsha (licsrv/live/wire.py:44) 3\n"
+        "serve (licsrv/serve.py:69);Runner.run (asyncio/runners.py:118) 1\n"
+    )
+    text = summarise(raw)
+    assert "4 samples" in text
+    assert "75.0 %  pack_evalsha (wire.py)" in text and "25.0 %  Runner.run (runners.py)" in text
+    licsrv_part = text.split("licsrv's code")[1]
+    assert "75.0 %  heartbeat_answer (sessions.py)" in licsrv_part and "serve (" not in licsrv_part
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)")
+def test_profile_command_reports_and_draws_a_flame_graph(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "licsrv.cli", "bench", "--profile", "--quick", "--output-dir", str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "own time:" in done.stdout and "HeartbeatFastPath.__call__" in done.stdout
+    assert (tmp_path / "heartbeat-profile.svg").read_text().startswith("<?xml")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -191,8 +193,24 @@ def cards_generate(count: int, duration_days: int, product_slug: str, note: str,
 @click.option(
     "--output-dir", type=click.Path(file_okay=False), default=None, help="Default: docs/ (quick: a temp dir)."
 )
-def bench(quick: bool, seconds: float, output_dir: str | None) -> None:
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Instead: sample one worker with py-spy under peak heartbeats; top functions and a flame graph.",
+)
+def bench(quick: bool, seconds: float, output_dir: str | None, profile: bool) -> None:
     """Measure heartbeat throughput against bare aiohttp and the row-per-heartbeat design, and more."""
+    if profile:
+        from licsrv.bench.profile import profile_heartbeats
+
+        folder = Path(output_dir or tempfile.mkdtemp(prefix="licsrv-profile-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            report = profile_heartbeats(2.0 if quick else max(seconds, 8.0), folder / "heartbeat-profile.svg")
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(report)
+        return
     from licsrv.bench.cli import run_from_cli
 
     run_from_cli(quick, seconds, output_dir)
