@@ -49,8 +49,7 @@ async def test_keep_alive_stops_with_the_refusal_when_an_admin_terminates(
 
     lic = await make_license(conn, queries, product)
     session = await sdk.start_session(lic["key"], "hw-kept", "2.0.0")
-    session.heartbeat_interval = 0  # no waiting in a test: heartbeat back to back
-    keeper = asyncio.create_task(session.keep_alive())
+    keeper = asyncio.create_task(session.keep_alive(interval=0.01))  # no waiting in a test
     await asyncio.sleep(0.2)
     assert not keeper.done()  # alive and heartbeating
     await client.app[LIVE].terminate(lic["id"], session.session_id, "forced", 2)
@@ -86,3 +85,29 @@ async def test_refusals_carry_their_code_and_retry_after(sdk, conn, queries, pro
     with pytest.raises(LicsrvError) as limited:
         await sdk.validate("NOPE-NOPE-NOPE", "hw")
     assert limited.value.code == "RATE_LIMITED" and limited.value.retry_after >= 1
+
+
+async def test_keep_alive_starts_a_new_session_when_redis_lost_the_old_one(
+    sdk, client, conn, queries, product
+):
+    from licsrv.live.keys import session_key, sessions_key
+    from licsrv.state import REDIS
+
+    lic = await make_license(conn, queries, product)
+    session = await sdk.start_session(lic["key"], "hw-lost", "2.0.0")
+    first_id = session.session_id
+    # Redis loses the license's live keys (a restart without persistence, a failover).
+    await client.app[REDIS].delete(session_key(lic["id"], first_id), sessions_key(lic["id"]))
+    keeper = asyncio.create_task(session.keep_alive(interval=0.01))
+    try:
+        for _ in range(200):
+            if session.restarts:
+                break
+            await asyncio.sleep(0.01)
+        assert session.restarts == 1 and session.session_id != first_id
+        assert not keeper.done()  # and it goes on heartbeating the new one
+        assert await session.heartbeat() == 1
+    finally:
+        keeper.cancel()
+    started = await conn.fetchval("SELECT count(*) FROM session_history WHERE license_id = $1", lic["id"])
+    assert started == 2

@@ -60,6 +60,8 @@ class Session:
     update: dict | None
     mac_key: bytes | None = None
     content_key: bytes | None = None
+    start_args: dict[str, Any] = field(default_factory=dict)  # to start again after SESSION_EXPIRED
+    restarts: int = field(default=0, init=False)
     ended: bool = field(default=False, init=False)
 
     async def heartbeat(self) -> int:
@@ -69,24 +71,43 @@ class Session:
         )
         return int(data["next_heartbeat"])
 
-    async def keep_alive(self) -> None:
-        """Heartbeats every interval until cancelled; a refusal (expired, terminated, …) ends the loop by
-        raising it. A network failure is retried until the session would have timed out."""
-        wait = self.heartbeat_interval
+    async def restart(self) -> None:
+        """A new session with the same arguments, taken over by this object (new token, id and keys)."""
+        fresh = await self.client.start_session(**self.start_args)
+        self.token, self.session_id, self.mac_key = fresh.token, fresh.session_id, fresh.mac_key
+        self.heartbeat_interval, self.session_timeout = fresh.heartbeat_interval, fresh.session_timeout
+        self.update, self.content_key = fresh.update, fresh.content_key
+        self.restarts += 1
+
+    async def keep_alive(self, interval: float | None = None) -> None:
+        """Heartbeats every interval (the server's, unless given) until cancelled. When the session is gone
+        without anyone ending it (SESSION_EXPIRED: it timed out, or Redis lost it) a new one is started at
+        once; any other refusal (terminated, suspended, …) ends the loop by raising it. Network failures and
+        SERVICE_UNAVAILABLE are retried until the session would have timed out."""
+        wait = self.heartbeat_interval if interval is None else interval
         while True:
             await asyncio.sleep(wait)
-            failing_since = asyncio.get_running_loop().time()
-            while True:
-                try:
-                    wait = await self.heartbeat()
-                    break
-                except (aiohttp.ClientError, TimeoutError, LicsrvError) as exc:
-                    unavailable = isinstance(exc, LicsrvError) and exc.code == "SERVICE_UNAVAILABLE"
-                    if isinstance(exc, LicsrvError) and not unavailable:
-                        raise
-                    if asyncio.get_running_loop().time() - failing_since > self.session_timeout:
-                        raise
-                    await asyncio.sleep(min(5.0, self.heartbeat_interval / 4))
+            next_in = await self._beat_or_recover()
+            wait = next_in if interval is None else interval
+
+    async def _beat_or_recover(self) -> int:
+        loop = asyncio.get_running_loop()
+        failing_since = loop.time()
+        while True:
+            try:
+                return await self.heartbeat()
+            except LicsrvError as exc:
+                if exc.code == "SESSION_EXPIRED":
+                    await self.restart()
+                    return self.heartbeat_interval
+                if exc.code != "SERVICE_UNAVAILABLE":
+                    raise
+                error: Exception = exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = exc
+            if loop.time() - failing_since > self.session_timeout:
+                raise error
+            await asyncio.sleep(min(5.0, max(self.heartbeat_interval / 4, 0.05)))
 
     async def end(self) -> None:
         if not self.ended:
@@ -239,6 +260,13 @@ class LicenseClient:
         data = await self.call("/api/v1/sessions/start", body)
         box = SealedBox(private)
         content_key = data.get("content_key")
+        start_args = {
+            "license_key": license_key,
+            "hardware_id": hardware_id,
+            "client_version": client_version,
+            "machine_name": machine_name,
+            "open_program": open_program,
+        }
         return Session(
             client=self,
             token=data["session_token"],
@@ -248,4 +276,5 @@ class LicenseClient:
             update=data.get("update"),
             mac_key=box.decrypt(base64.b64decode(data["mac_key"])),
             content_key=box.decrypt(base64.b64decode(content_key)) if content_key else None,
+            start_args=start_args,
         )
