@@ -10,7 +10,7 @@ import pytest
 from licsrv.devstack.redis import RedisServer
 from licsrv.live.batcher import Batcher
 from licsrv.live.client import make_redis
-from licsrv.live.keys import BadToken, TokenCodec
+from licsrv.live.keys import BadToken, TokenCodec, sessions_key
 from licsrv.live.sessions import LiveSessions, SessionExpired
 from licsrv.live.wire import FLUSH_AT, DirectBatcher
 
@@ -108,3 +108,15 @@ def test_tokens_are_parsed_strictly_without_redis():
         with pytest.raises(BadToken):
             codec.parse(bad)
     assert TokenCodec(b"other").parse(token)[1] != session_id
+
+
+async def test_heartbeats_survive_redis_forgetting_its_scripts(live):
+    sessions, redis, _ = live
+    now = int(time.time() * 1000)
+    started = await sessions.start(31_000_001, 1, "reject", 60, now)
+    await sessions.heartbeat(started.token, 60, now)  # the scripts are loaded and the connection is open
+    await redis.script_flush()  # as after a restart or failover
+    await sessions.heartbeat(started.token, 60, now + 1000)
+    assert await redis.zscore(sessions_key(31_000_001), started.session_id) == now + 1000 + 60_000
+    with pytest.raises(SessionExpired):
+        await sessions.heartbeat("31000001.AAAAAAAAAAAAAAAAAAAAAAAAAAAA", 60, now)

@@ -121,17 +121,18 @@ class LiveSessions:
     async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int, scope: int = 0) -> None:
         license_id, session_id = self.tokens.parse(token, scope)
         timeout_ms = session_timeout_s * 1000
-        result = await self._batcher.call(
-            HEARTBEAT,
-            [
-                session_key(license_id, session_id),
-                sessions_key(license_id),
-                tombstone_key(license_id, session_id),
-            ],
-            [timeout_ms, now_ms, session_id, max(INDEX_TTL_MS, 2 * timeout_ms)],
-        )
+        keys = [
+            session_key(license_id, session_id),
+            sessions_key(license_id),
+            tombstone_key(license_id, session_id),
+        ]
+        args = [timeout_ms, now_ms, session_id, max(INDEX_TTL_MS, 2 * timeout_ms)]
+        result = await self._batcher.submit(HEARTBEAT, keys, args)
         if result != 1:
-            raise _gone(result)
+            if isinstance(result, Exception):  # the script was lost (NOSCRIPT) or failed: the full path
+                result = await self._batcher.call(HEARTBEAT, keys, args)
+            if result != 1:
+                raise _gone(result)
 
     async def end(self, token: str, now_ms: int, scope: int = 0) -> str:
         license_id, session_id = self.tokens.parse(token, scope)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import hiredis
@@ -72,6 +72,17 @@ class DirectBatcher:
         self._connecting: asyncio.Lock | None = None
         self.round_trips = 0
 
+    def submit(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
+        """The hot path's `call`: queues the command and returns the reply's future itself, two coroutine
+        frames fewer per request. Its reply may be an error object (NoScriptError, ResponseError): callers
+        hand those to `call`, which reloads the script or raises."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return self.call(script, keys, args)
+        future = asyncio.get_running_loop().create_future()
+        self._queue_command(pack_evalsha(script, keys, args), future)
+        return future
+
     async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         command = pack_evalsha(script, keys, args)
         reply = await self._send(command)
@@ -87,6 +98,10 @@ class DirectBatcher:
         if self._writer is None or self._writer.is_closing():
             await self._connect()
         future = asyncio.get_running_loop().create_future()
+        self._queue_command(command, future)
+        return await future
+
+    def _queue_command(self, command: bytes, future: asyncio.Future) -> None:
         self._pending.append(future)
         self._out.append(command)
         if len(self._out) >= FLUSH_AT:
@@ -94,7 +109,6 @@ class DirectBatcher:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._scheduled_flush)
-        return await future
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
