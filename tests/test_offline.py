@@ -167,3 +167,21 @@ async def test_phone_page_explains_refusals(client, conn, queries, product):
     assert unknown.status == 404 and "not found" in (await unknown.text()).lower()
     empty = await client.get("/offline")
     assert empty.status == 200 and 'name="r"' in await empty.text()
+
+
+async def test_a_saved_request_and_certificate_check_again_at_the_next_start(
+    client, conn, queries, product, headers, tmp_path
+):
+    from licsrv.client.offline import parse_request_code
+
+    lic = await make_license(conn, queries, product)
+    request = make_request(lic["key"], "hw-saved")
+    response = await client.post(ACTIVATE, json={"request_code": request.code()}, headers=headers)
+    saved = tmp_path / "license.cert"
+    saved.write_text(request.code() + "\n" + (await response.json())["data"]["certificate"])
+    # Later, at a program start:
+    now = ClockGuard(tmp_path / "last-seen").check()
+    code, certificate = saved.read_text().split("\n", 1)
+    assert parse_request_code(code) == request
+    payload = check_certificate(certificate, parse_request_code(code), await public_keys(client), now=now)
+    assert payload["hardware_id"] == "hw-saved"
