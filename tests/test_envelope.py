@@ -199,3 +199,20 @@ async def test_a_rotated_signing_key_is_used_without_a_restart(client, conn, que
         key["id"]: key["active"] for key in (await (await client.get("/api/v1/keys")).json())["data"]
     }
     assert published[new_id] is True and published[before] is False  # the old key still verifies old answers
+
+
+async def test_a_key_rotated_under_another_secret_keeps_the_working_keyring(client, conn, queries, settings):
+    from licsrv.services.signing_keys import rotate_signing_key
+    from licsrv.state import KEYRING, PRODUCTS
+
+    before = client.app[KEYRING].key_id
+    await rotate_signing_key(conn, queries, "a-different-secret-key-of-another-host")
+    try:
+        await client.app[PRODUCTS].reload()  # what the NOTIFY and the periodic refresh run
+        assert client.app[KEYRING].key_id == before  # still signing with the key it can use
+        response = await client.get("/api/v1/nothing-here", headers={"X-API-Key": "lk_unknown"})
+        assert signed_key_id(response) == before
+        assert response.status == 401
+    finally:
+        # An active key this suite's secret decrypts again, for the tests after this one.
+        await rotate_signing_key(conn, queries, settings.secret_key)

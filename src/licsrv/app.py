@@ -80,8 +80,13 @@ async def products_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def reload_keyring() -> None:
         async with db.connection() as conn:
-            if keyring.adopt(await load_keyring(conn, db.q, secret_key)):
-                log.info("signing_keys_reloaded", active=keyring.key_id)
+            try:
+                fresh = await load_keyring(conn, db.q, secret_key)
+            except RuntimeError as exc:  # e.g. rotated elsewhere under another LICSRV_SECRET_KEY
+                log.error("signing_keys_not_reloaded", error=str(exc), active=keyring.key_id)
+                return
+        if keyring.adopt(fresh):
+            log.info("signing_keys_reloaded", active=keyring.key_id)
 
     cache = ProductCache(db, refresh=app[SETTINGS].product_cache_refresh, also=[reload_keyring])
     await cache.start()
