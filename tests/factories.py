@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from licsrv.services.audit import CLI_ACTOR
-from licsrv.services.licenses import create_license
+from licsrv.services.licenses import insert_license
 from licsrv.state import PRODUCTS
 
 PRODUCT_COLUMNS = (
@@ -50,4 +50,5 @@ async def make_product(conn, app=None, **overrides: Any) -> dict:
 
 
 async def make_license(conn, queries, product: dict, **fields: Any) -> dict:
-    return dict(await create_license(conn, queries, product["id"], fields, CLI_ACTOR))
+    async with conn.transaction():
+        return dict(await insert_license(conn, queries, product["id"], fields, CLI_ACTOR))

@@ -163,15 +163,16 @@ async def test_admin_lists_and_terminates_a_live_session(
     assert [h["end_reason"] for h in (await response.json())["data"]] == ["forced"]
 
 
-async def test_suspending_the_license_ends_its_sessions(client, conn, queries, product, headers):
-    from licsrv.state import LIVE_CONTROL
-
+async def test_suspending_the_license_ends_its_sessions_as_suspended(
+    client, conn, queries, product, headers, admin_headers
+):
     lic = await make_license(conn, queries, product)
     _, body = await start(client, headers, lic["key"])
-    await client.app[LIVE_CONTROL].end_license_sessions(lic["id"], "suspended")
+    response = await client.post(f"/api/v1/admin/licenses/{lic['id']}/suspend", headers=admin_headers)
+    assert response.status == 200
     status, reply = await beat(client, headers, body["data"]["session_token"])
     assert (status, reply["error"]["code"]) == (403, "LICENSE_SUSPENDED")
-    assert (await history_row(conn, body["data"]["session_id"]))["end_reason"] == "revoked"
+    assert (await history_row(conn, body["data"]["session_id"]))["end_reason"] == "suspended"
 
 
 async def test_five_hundred_concurrent_starts_give_exactly_one_session(

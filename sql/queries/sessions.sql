@@ -35,15 +35,6 @@ RETURNING id;
 SELECT id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at, ended_at, end_reason
 FROM session_history WHERE id = $1;
 
--- name: open_sessions(license_id)
-SELECT h.id, h.license_id, h.hardware_id, host(h.ip) AS ip, h.client_version, h.started_at,
-       l.key AS license_key, l.customer_name, l.product_id
-FROM session_history h
-JOIN licenses l ON l.id = h.license_id
-WHERE h.ended_at IS NULL AND ($1::bigint IS NULL OR h.license_id = $1)
-ORDER BY h.started_at DESC
-LIMIT 10000;
-
 -- name: query_history(license_id, since, until, end_reason, before_started, before_id, row_limit)
 SELECT h.id, h.license_id, l.key AS license_key, l.customer_name, h.hardware_id, host(h.ip) AS ip,
        h.client_version, h.started_at, h.last_heartbeat_at, h.ended_at, h.end_reason
@@ -62,3 +53,19 @@ SELECT product_id FROM licenses WHERE id = $1;
 
 -- name: open_sessions_of_device(license_id, hardware_id)
 SELECT id FROM session_history WHERE license_id = $1 AND hardware_id = $2 AND ended_at IS NULL;
+
+-- name: open_sessions_page(license_id, product_id, before_started, before_id, row_limit)
+-- Newest first, a page at a time (the partial index on open rows keeps this cheap at a million).
+SELECT h.id, h.license_id, h.hardware_id, host(h.ip) AS ip, h.client_version, h.started_at,
+       l.key AS license_key, l.customer_name, l.product_id
+FROM session_history h
+JOIN licenses l ON l.id = h.license_id
+WHERE h.ended_at IS NULL
+  AND ($1::bigint IS NULL OR h.license_id = $1)
+  AND ($2::bigint IS NULL OR l.product_id = $2)
+  AND ($3::timestamptz IS NULL OR (h.started_at, h.id) < ($3, $4))
+ORDER BY h.started_at DESC, h.id DESC
+LIMIT $5;
+
+-- name: count_open_sessions(cap)$
+SELECT count(*) FROM (SELECT 1 FROM session_history WHERE ended_at IS NULL LIMIT $1) AS open_rows;

@@ -16,6 +16,7 @@ from licsrv.api import create_api_app
 from licsrv.api import sessions as session_api
 from licsrv.api.legacy import create_legacy_app
 from licsrv.db import Database, Queries, connect_pool
+from licsrv.deps import Deps
 from licsrv.envelope import envelope_middleware
 from licsrv.live.batcher import Batcher
 from licsrv.live.client import make_redis
@@ -25,11 +26,10 @@ from licsrv.middlewares import request_context
 from licsrv.openapi import setup_openapi
 from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
-from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
-from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, RATE_LIMITER, REDIS, SETTINGS
+from licsrv.state import CRYPTO, DB, DEPS, KEYRING, LIVE, PRODUCTS, RATE_LIMITER, REDIS, SETTINGS
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 from licsrv.web.csp import CurrentNonce
@@ -40,16 +40,24 @@ log = structlog.get_logger(__name__)
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = await connect_pool(
-        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        lock_timeout=settings.db_lock_timeout,
+        idle_in_transaction_timeout=settings.db_idle_in_transaction_timeout,
     )
-    app[DB] = Database(pool, Queries.load(settings.sql_dir / "queries"))
+    app[DB] = Database(pool, Queries.load(settings.sql_dir / "queries"), settings.db_acquire_timeout)
     yield
     await app[DB].close()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[REDIS] = make_redis(settings.redis_url, socket_timeout=settings.redis_timeout)
+    app[REDIS] = make_redis(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        max_connections=settings.redis_max_connections,
+    )
     app[RATE_LIMITER] = RateLimiter(settings.redis_url, app[REDIS] if isinstance(app[REDIS], Redis) else None)
     yield
     await app[REDIS].aclose()
@@ -91,9 +99,20 @@ async def products_ctx(app: web.Application) -> AsyncIterator[None]:
     cache = ProductCache(db, refresh=app[SETTINGS].product_cache_refresh, also=[reload_keyring])
     await cache.start()
     app[PRODUCTS] = cache
-    app[LIVE_CONTROL] = RedisSessionControl(app[DB], app[LIVE], cache)
     yield
     await cache.stop()
+
+
+async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[DEPS] = Deps(
+        settings=app[SETTINGS],
+        db=app[DB],
+        redis=app[REDIS],
+        live=app[LIVE],
+        products=app[PRODUCTS],
+        crypto=app[CRYPTO],
+    )
+    yield
 
 
 @aiohttp_jinja2.template("index.html")
@@ -111,7 +130,7 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     templates.globals["csp_nonce"] = CurrentNonce()
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx])
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())

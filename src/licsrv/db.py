@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from licsrv.errors import service_unavailable
+
 _HEADER = re.compile(
     r"^--\s*name:\s*(?P<name>\w+)\s*(?:\((?P<params>[^)]*)\))?\s*(?P<kind>\*!|\^|\$|!|\*)?\s*$"
 )
@@ -121,32 +123,56 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     UNLISTEN, CLOSE ALL, RESET ALL, advisory unlock — would cost a round trip per checkout."""
 
 
-async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def connect_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    lock_timeout: float = 5.0,
+    idle_in_transaction_timeout: float = 15.0,
+    command_timeout: float = 10.0,
+) -> asyncpg.Pool:
+    """PostgreSQL itself cuts a transaction that waits on a lock or sits idle too long, so no bug of ours
+    and no stalled client can hold row locks, and with them a worker, for ever."""
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=10,
+        command_timeout=command_timeout,
+        server_settings={
+            "lock_timeout": str(int(lock_timeout * 1000)),
+            "idle_in_transaction_session_timeout": str(int(idle_in_transaction_timeout * 1000)),
+        },
     )
 
 
 class Database:
-    """The pool plus the named queries; services take connections from here, never a request."""
+    """The pool plus the named queries. A use case takes one connection (or one transaction) from here and
+    never a second while it holds the first; waiting for one is bounded (then 503 SERVICE_UNAVAILABLE)."""
 
-    def __init__(self, pool: asyncpg.Pool, queries: Queries) -> None:
+    def __init__(self, pool: asyncpg.Pool, queries: Queries, acquire_timeout: float = 5.0) -> None:
         self.pool = pool
         self.q = queries
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+        self.acquire_timeout = acquire_timeout
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn:
+        try:
+            conn = await self.pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise service_unavailable("database", retry_after=1) from None
+        except asyncpg.InterfaceError:  # the pool is closing: this worker is shutting down
+            raise service_unavailable("database", retry_after=1) from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn, conn.transaction():
             yield conn
 
     async def close(self) -> None:

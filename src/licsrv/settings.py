@@ -52,6 +52,10 @@ class Settings:
     ready_timeout: float = 1.0
     db_pool_min: int = 2
     db_pool_max: int = 10
+    db_acquire_timeout: float = 5.0
+    db_lock_timeout: float = 5.0
+    db_idle_in_transaction_timeout: float = 15.0
+    redis_max_connections: int = 50
     product_cache_refresh: float = 60.0
     admin_idle_timeout: int = 1800
     admin_max_session_age: int = 12 * 3600
@@ -81,6 +85,12 @@ class Settings:
             redis_timeout=float(env.get("LICSRV_REDIS_TIMEOUT", base.redis_timeout)),
             db_pool_min=int(env.get("LICSRV_DB_POOL_MIN", base.db_pool_min)),
             db_pool_max=int(env.get("LICSRV_DB_POOL_MAX", base.db_pool_max)),
+            db_acquire_timeout=float(env.get("LICSRV_DB_ACQUIRE_TIMEOUT", base.db_acquire_timeout)),
+            db_lock_timeout=float(env.get("LICSRV_DB_LOCK_TIMEOUT", base.db_lock_timeout)),
+            db_idle_in_transaction_timeout=float(
+                env.get("LICSRV_DB_IDLE_IN_TRANSACTION_TIMEOUT", base.db_idle_in_transaction_timeout)
+            ),
+            redis_max_connections=int(env.get("LICSRV_REDIS_MAX_CONNECTIONS", base.redis_max_connections)),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir

@@ -6,10 +6,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from licsrv.db import Database
+from licsrv.deps import Deps
 from licsrv.live.sessions import LiveSessions
 from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
-from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.settings import Settings
 from licsrv.signing import Keyring
@@ -21,11 +21,15 @@ KEYRING = web.AppKey("keyring", Keyring)
 PRODUCTS = web.AppKey("products", ProductCache)
 LIVE = web.AppKey("live", LiveSessions)
 CRYPTO = web.AppKey("crypto", SessionCrypto)
-LIVE_CONTROL = web.AppKey("live_control", RedisSessionControl)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+DEPS = web.AppKey("deps", Deps)
 
 # Per-request values set by middlewares.
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 NONCE = web.RequestKey("nonce", object)
 JSON_BODY = web.RequestKey("json_body", dict)
+
+
+def deps_of(request: web.Request) -> Deps:
+    return request.config_dict[DEPS]

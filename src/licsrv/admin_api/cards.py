@@ -8,7 +8,8 @@ from marshmallow import RAISE, Schema, fields, validate
 from licsrv.admin_api.auth import request_actor
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
-from licsrv.services import cards, licenses
+from licsrv.paging import decode_cursor, encode_cursor
+from licsrv.services import cards
 from licsrv.state import DB
 
 
@@ -70,10 +71,10 @@ async def list_batches(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
         rows = await db.q.list_card_batches(
-            conn, after_id=licenses.decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
+            conn, after_id=decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
         )
     page = rows[: query["limit"]]
-    cursor = licenses.encode_cursor(page[-1]["id"]) if len(rows) > query["limit"] else None
+    cursor = encode_cursor(page[-1]["id"]) if len(rows) > query["limit"] else None
     return ok_page(BATCHES.dump([dict(r) for r in page]), cursor)
 
 

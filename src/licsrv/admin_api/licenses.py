@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
@@ -11,7 +11,7 @@ from licsrv.admin_api.auth import request_actor
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import licenses
-from licsrv.state import DB, LIVE_CONTROL
+from licsrv.state import deps_of
 
 NAME = validate.Length(max=200)
 
@@ -107,10 +107,9 @@ def _id(request: web.Request, name: str = "id") -> int:
 )
 async def create(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseCreateSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        row = await licenses.create_license(conn, db.q, body.pop("product_id"), body, request_actor(request))
-        detail = await licenses.license_detail(conn, db.q, row["id"])
+    detail = await licenses.create_license(
+        deps_of(request), body.pop("product_id"), body, request_actor(request)
+    )
     return ok(LICENSE.dump(detail), status=201)
 
 
@@ -122,9 +121,7 @@ async def create(request: web.Request) -> web.Response:
 )
 async def list_licenses(request: web.Request) -> web.Response:
     query = load_query(request, ListQuerySchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        page, cursor = await licenses.search_licenses(conn, db.q, **query)
+    page, cursor = await licenses.search_licenses(deps_of(request), **query)
     return ok_page(LICENSES.dump(page), cursor)
 
 
@@ -132,9 +129,7 @@ async def list_licenses(request: web.Request) -> web.Response:
     "A license with its devices", tag="admin: licenses", answer=LicenseSchema, errors=("LICENSE_NOT_FOUND",)
 )
 async def get_license(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        return ok(LICENSE.dump(await licenses.license_detail(conn, db.q, _id(request))))
+    return ok(LICENSE.dump(await licenses.license_detail(deps_of(request), _id(request))))
 
 
 @documented(
@@ -146,9 +141,7 @@ async def get_license(request: web.Request) -> web.Response:
 )
 async def update(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseUpdateSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        detail = await licenses.update(conn, db.q, _id(request), body, request_actor(request))
+    detail = await licenses.update(deps_of(request), _id(request), body, request_actor(request))
     return ok(LICENSE.dump(detail))
 
 
@@ -162,11 +155,7 @@ def _status_change(status: str):
         errors=("LICENSE_NOT_FOUND", "CONFLICT"),
     )
     async def handler(request: web.Request) -> web.Response:
-        db = request.config_dict[DB]
-        async with db.connection() as conn:
-            detail = await licenses.set_status(
-                conn, db.q, _id(request), status, request_actor(request), request.config_dict[LIVE_CONTROL]
-            )
+        detail = await licenses.set_status(deps_of(request), _id(request), status, request_actor(request))
         return ok(LICENSE.dump(detail))
 
     return handler
@@ -181,11 +170,7 @@ def _status_change(status: str):
 )
 async def extend(request: web.Request) -> web.Response:
     days = (await load_body(request, ExtendSchema()))["days"]
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        detail = await licenses.extend(
-            conn, db.q, _id(request), days, request_actor(request), datetime.now(UTC)
-        )
+    detail = await licenses.extend(deps_of(request), _id(request), days, request_actor(request))
     return ok(LICENSE.dump(detail))
 
 
@@ -196,16 +181,9 @@ async def extend(request: web.Request) -> web.Response:
     errors=("NOT_FOUND",),
 )
 async def remove_device(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        detail = await licenses.remove_device(
-            conn,
-            db.q,
-            _id(request),
-            _id(request, "device_id"),
-            request_actor(request),
-            request.config_dict[LIVE_CONTROL],
-        )
+    detail = await licenses.remove_device(
+        deps_of(request), _id(request), _id(request, "device_id"), request_actor(request)
+    )
     return ok(LICENSE.dump(detail))
 
 
@@ -216,11 +194,7 @@ async def remove_device(request: web.Request) -> web.Response:
     errors=("LICENSE_NOT_FOUND",),
 )
 async def reset_devices(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        detail = await licenses.reset_devices(
-            conn, db.q, _id(request), request_actor(request), request.config_dict[LIVE_CONTROL]
-        )
+    detail = await licenses.reset_devices(deps_of(request), _id(request), request_actor(request))
     return ok(LICENSE.dump(detail))
 
 

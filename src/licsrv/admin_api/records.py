@@ -7,7 +7,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.envelope import load_query, ok_page
 from licsrv.openapi import documented
-from licsrv.services.licenses import decode_cursor, encode_cursor
+from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.state import DB
 
 

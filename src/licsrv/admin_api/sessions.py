@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.admin_api.auth import request_actor
-from licsrv.envelope import load_query, ok
+from licsrv.domain import END_REASONS, MAX_PAGE_SIZE, PAGE_SIZE
+from licsrv.envelope import load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import sessions
-from licsrv.state import DB, LIVE, PRODUCTS
-
-END_REASONS = ["normal", "timeout", "forced", "replaced", "revoked"]
+from licsrv.state import deps_of
 
 
 class SessionBaseSchema(Schema):
@@ -42,9 +41,16 @@ class SessionsQuerySchema(Schema):
         unknown = RAISE
 
     license_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62))
+    product_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
-class HistoryQuerySchema(SessionsQuerySchema):
+class HistoryQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    license_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62))
     since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     end_reason = fields.String(load_default=None, validate=validate.OneOf(END_REASONS))
@@ -60,25 +66,14 @@ HISTORY = HistorySchema(many=True)
 )
 async def list_sessions(request: web.Request) -> web.Response:
     query = load_query(request, SessionsQuerySchema())
-    found = await sessions.live_sessions(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request.config_dict[PRODUCTS],
-        datetime.now(UTC),
-        query["license_id"],
-    )
-    return ok(LIVE_SESSIONS.dump(found))
+    found = await sessions.live_sessions(deps_of(request), **query)
+    return ok_page(LIVE_SESSIONS.dump(found.sessions), found.next_cursor)
 
 
 @documented("Terminate a live session (forced)", tag="admin: sessions", errors=("NOT_FOUND", "FORBIDDEN"))
 async def terminate(request: web.Request) -> web.Response:
     ended = await sessions.terminate_session(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request.config_dict[PRODUCTS],
-        request.match_info["id"],
-        request_actor(request),
-        datetime.now(UTC),
+        deps_of(request), request.match_info["id"], request_actor(request)
     )
     return ok(ended)
 
@@ -91,13 +86,7 @@ async def terminate(request: web.Request) -> web.Response:
 )
 async def list_history(request: web.Request) -> web.Response:
     query = load_query(request, HistoryQuerySchema())
-    rows = await sessions.history(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request.config_dict[PRODUCTS],
-        datetime.now(UTC),
-        **query,
-    )
+    rows = await sessions.history(deps_of(request), **query)
     return ok(HISTORY.dump(rows))
 
 

@@ -6,7 +6,6 @@ Field names and the single-session message are that server's; answers are flat `
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -17,7 +16,7 @@ from licsrv.envelope import Handler, as_api_error, read_json
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import licensing, sessions
-from licsrv.state import CRYPTO, DB, LIVE
+from licsrv.state import deps_of
 
 SINGLE_SESSION_MESSAGE = (
     "Es ist nur eine Sitzung erlaubt, stelle sicher, dass nirgendwo sonst das Programm läuft"
@@ -85,16 +84,13 @@ async def _body(request: web.Request, schema: Schema) -> dict:
 async def session_start(request: web.Request) -> web.Response:
     body = await _body(request, LegacyStartSchema())
     answer = await sessions.start_session(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request.config_dict[CRYPTO],
+        deps_of(request),
         request_product(request),
         license_key=body["license_key"],
         hardware_id=body["hardware_hash"],
         client_version=body["version"],
         machine_name=body["machine_id"],
         ip=get_client_ip(request),
-        now=datetime.now(UTC),
     )
     update = answer["update"] or {}
     product = request_product(request)
@@ -118,22 +114,14 @@ async def session_start(request: web.Request) -> web.Response:
 async def session_heartbeat(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
     product = request_product(request)
-    await sessions.heartbeat(
-        request.config_dict[LIVE], product, body["session_token"], int(time.time() * 1000)
-    )
+    await sessions.heartbeat(deps_of(request).live, product, body["session_token"], int(time.time() * 1000))
     return success(heartbeat_interval=product.heartbeat_interval)
 
 
 @documented("Legacy: end a session", tag="legacy", body=LegacyHeartbeatSchema, errors=("SESSION_EXPIRED",))
 async def session_end(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
-    await sessions.end_session(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request_product(request),
-        body["session_token"],
-        datetime.now(UTC),
-    )
+    await sessions.end_session(deps_of(request), request_product(request), body["session_token"])
     return success()
 
 
@@ -145,16 +133,9 @@ async def session_end(request: web.Request) -> web.Response:
 )
 async def verify(request: web.Request) -> web.Response:
     body = await _body(request, LegacyLicenseSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        view = await licensing.validate_license(
-            conn,
-            db.q,
-            request_product(request),
-            body["license_key"],
-            body["hardware_hash"],
-            datetime.now(UTC),
-        )
+    view = await licensing.validate(
+        deps_of(request), request_product(request), body["license_key"], body["hardware_hash"]
+    )
     return success(valid=True, expires_at=view["expires_at"])
 
 
@@ -166,19 +147,15 @@ async def verify(request: web.Request) -> web.Response:
 )
 async def activate(request: web.Request) -> web.Response:
     body = await _body(request, LegacyActivateSchema())
-    db = request.config_dict[DB]
-    async with db.transaction() as conn:
-        view = await licensing.activate_device(
-            conn,
-            db.q,
-            request_product(request),
-            body["license_key"],
-            body["hardware_hash"],
-            machine_name=body["machine_id"],
-            client_version=body["version"],
-            ip=get_client_ip(request),
-            now=datetime.now(UTC),
-        )
+    view = await licensing.activate(
+        deps_of(request),
+        request_product(request),
+        body["license_key"],
+        body["hardware_hash"],
+        machine_name=body["machine_id"],
+        client_version=body["version"],
+        ip=get_client_ip(request),
+    )
     return success(
         activated=True,
         expires_at=view.get("expires_at"),

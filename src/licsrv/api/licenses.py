@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -12,7 +10,7 @@ from licsrv.envelope import load_body, ok
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import cards, licensing
-from licsrv.state import DB, LIVE_CONTROL
+from licsrv.state import deps_of
 
 KEY = validate.Length(min=1, max=100)
 HARDWARE_ID = validate.Length(min=1, max=200)
@@ -75,18 +73,14 @@ ANSWER = LicenseAnswerSchema()
 )
 async def activate(request: web.Request) -> web.Response:
     body = await load_body(request, ActivateSchema())
-    db = request.config_dict[DB]
-    async with db.transaction() as conn:
-        view = await licensing.activate_device(
-            conn,
-            db.q,
-            request_product(request),
-            body.pop("license_key"),
-            body.pop("hardware_id"),
-            ip=get_client_ip(request),
-            now=datetime.now(UTC),
-            **body,
-        )
+    view = await licensing.activate(
+        deps_of(request),
+        request_product(request),
+        body.pop("license_key"),
+        body.pop("hardware_id"),
+        ip=get_client_ip(request),
+        **body,
+    )
     return ok(ANSWER.dump(view))
 
 
@@ -106,11 +100,9 @@ async def activate(request: web.Request) -> web.Response:
 )
 async def validate_license(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        view = await licensing.validate_license(
-            conn, db.q, request_product(request), body["license_key"], body["hardware_id"], datetime.now(UTC)
-        )
+    view = await licensing.validate(
+        deps_of(request), request_product(request), body["license_key"], body["hardware_id"]
+    )
     return ok(ANSWER.dump(view))
 
 
@@ -123,16 +115,9 @@ async def validate_license(request: web.Request) -> web.Response:
 )
 async def deactivate(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        view = await licensing.deactivate_device(
-            conn,
-            db.q,
-            request_product(request),
-            body["license_key"],
-            body["hardware_id"],
-            request.config_dict[LIVE_CONTROL],
-        )
+    view = await licensing.deactivate_device(
+        deps_of(request), request_product(request), body["license_key"], body["hardware_id"]
+    )
     return ok(ANSWER.dump(view))
 
 
@@ -145,18 +130,14 @@ async def deactivate(request: web.Request) -> web.Response:
 )
 async def redeem(request: web.Request) -> web.Response:
     body = await load_body(request, RedeemSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        view = await cards.redeem(
-            conn,
-            db.q,
-            request_product(request),
-            body["card_key"],
-            body["hardware_id"],
-            get_client_ip(request),
-            datetime.now(UTC),
-            body["license_key"],
-        )
+    view = await cards.redeem_card(
+        deps_of(request),
+        request_product(request),
+        body["card_key"],
+        body["hardware_id"],
+        get_client_ip(request),
+        body["license_key"],
+    )
     return ok(ANSWER.dump(view))
 
 

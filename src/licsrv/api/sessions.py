@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
@@ -16,7 +15,7 @@ from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import sessions
 from licsrv.services.products import Product
-from licsrv.state import CRYPTO, DB, LIVE, PRODUCTS
+from licsrv.state import CRYPTO, LIVE, PRODUCTS, deps_of
 
 TOKEN_LENGTH = validate.Length(min=8, max=200)
 HARDWARE_ID = validate.Length(min=1, max=200)
@@ -89,13 +88,7 @@ START_ANSWER = StartAnswerSchema()
 async def start(request: web.Request) -> web.Response:
     body = await load_body(request, START_SCHEMA)
     answer = await sessions.start_session(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request.config_dict[CRYPTO],
-        request_product(request),
-        ip=get_client_ip(request),
-        now=datetime.now(UTC),
-        **body,
+        deps_of(request), request_product(request), ip=get_client_ip(request), **body
     )
     return ok(START_ANSWER.dump(answer))
 
@@ -149,13 +142,7 @@ async def heartbeat_answer(root: web.Application, product: Product, request: web
 async def end(request: web.Request) -> web.Response:
     token = (await load_body(request, TOKEN_SCHEMA))["session_token"]
     live_token, _ = request.config_dict[CRYPTO].split(token)
-    await sessions.end_session(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request_product(request),
-        live_token,
-        datetime.now(UTC),
-    )
+    await sessions.end_session(deps_of(request), request_product(request), live_token)
     return ok({"ended": True})
 
 

@@ -22,7 +22,7 @@ from licsrv.live.client import make_redis
 from licsrv.live.sessions import LiveSessions
 from licsrv.migrate import migrate
 from licsrv.services.audit import Actor
-from licsrv.services.licenses import create_license
+from licsrv.services.licenses import insert_license
 from licsrv.services.products import update_product
 
 BENCH_ACTOR = Actor(name="bench", role="owner")
@@ -50,9 +50,10 @@ async def prepare_licsrv(
         product = await update_product(conn, queries, DEFAULT_PRODUCT_ID, PRODUCT_SETTINGS, BENCH_ACTOR)
         keys = []
         for _ in range(licenses):
-            row = await create_license(
-                conn, queries, DEFAULT_PRODUCT_ID, {"max_devices": 1, "max_sessions": 10000}, BENCH_ACTOR
-            )
+            async with conn.transaction():
+                row = await insert_license(
+                    conn, queries, DEFAULT_PRODUCT_ID, {"max_devices": 1, "max_sessions": 10000}, BENCH_ACTOR
+                )
             keys.append(row["key"])
         return product.api_key, keys
     finally:

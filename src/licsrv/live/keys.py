@@ -32,6 +32,11 @@ def tombstone_key(license_id: int, session_id: str) -> str:
     return f"{{{license_id}}}t{session_id}"
 
 
+def block_key(license_id: int) -> str:
+    """Why the license is blocked (`suspended`, `revoked`); no TTL: `resume` removes it."""
+    return f"{{{license_id}}}b"
+
+
 def session_prefix(license_id: int) -> str:
     return f"{{{license_id}}}s"
 

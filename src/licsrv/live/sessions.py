@@ -14,6 +14,7 @@ from licsrv.live.errors import LiveUnavailable
 from licsrv.live.keys import (
     BadToken,
     TokenCodec,
+    block_key,
     session_key,
     session_prefix,
     sessions_key,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BadToken",
+    "LicenseBlocked",
     "LiveSessions",
     "SessionExpired",
     "SessionLimitReached",
@@ -46,7 +48,7 @@ START = _script("start.lua")
 HEARTBEAT = _script("heartbeat.lua")
 END = _script("end.lua")
 TERMINATE = _script("terminate.lua")
-TERMINATE_LICENSE = _script("terminate_license.lua")
+BLOCK_LICENSE = _script("block_license.lua")
 
 
 class SessionLimitReached(Exception):
@@ -55,6 +57,14 @@ class SessionLimitReached(Exception):
 
 class SessionExpired(Exception):
     pass
+
+
+class LicenseBlocked(Exception):
+    """The license was suspended or revoked in Redis while the start was on its way."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class SessionTerminated(Exception):
@@ -99,9 +109,9 @@ class LiveSessions:
         """`scope` (the product id) must be given again with the token, else the token names no session."""
         token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope)
         timeout_ms = session_timeout_s * 1000
-        ok, expired, replaced = await self._batcher.call(
+        ok, expired, replaced, *blocked = await self._batcher.call(
             START,
-            [sessions_key(license_id), session_key(license_id, session_id)],
+            [sessions_key(license_id), session_key(license_id, session_id), block_key(license_id)],
             [
                 now_ms,
                 timeout_ms,
@@ -113,6 +123,8 @@ class LiveSessions:
                 max(INDEX_TTL_MS, 2 * timeout_ms),
             ],
         )
+        if ok == 2:
+            raise LicenseBlocked(_text(blocked[0]))
         pairs = [(_text(expired[i]), int(float(expired[i + 1]))) for i in range(0, len(expired), 2)]
         if not ok:
             raise SessionLimitReached()
@@ -161,13 +173,34 @@ class LiveSessions:
         )
         return result == 1
 
-    async def terminate_license(self, license_id: int, reason: str, session_timeout_s: int) -> list[str]:
+    async def block_license(self, license_id: int, reason: str, session_timeout_s: int) -> list[str]:
+        """Mark the license blocked and end its live sessions in one script; returns the ended ids."""
         ended = await self._batcher.call(
-            TERMINATE_LICENSE,
-            [sessions_key(license_id)],
+            BLOCK_LICENSE,
+            [sessions_key(license_id), block_key(license_id)],
             [reason, session_timeout_s * 1000, session_prefix(license_id), tombstone_prefix(license_id)],
         )
         return [_text(member) for member in ended]
+
+    async def unblock_license(self, license_id: int) -> None:
+        try:
+            await self._redis.delete(block_key(license_id))
+        except UNAVAILABLE as exc:
+            raise LiveUnavailable(str(exc)) from exc
+
+    async def expiry_of(self, sessions: list[tuple[int, str]]) -> list[int | None]:
+        """Each (license id, session id)'s expiry in ms from its license's index, in one round trip; None
+        for a session its index no longer holds. Bounded by the caller's page, never by the whole store."""
+        if not sessions:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for license_id, session_id in sessions:
+                    pipe.zscore(sessions_key(license_id), session_id)
+                scores = await pipe.execute()
+        except UNAVAILABLE as exc:
+            raise LiveUnavailable(str(exc)) from exc
+        return [int(score) if score is not None else None for score in scores]
 
     async def expiries(self, license_id: int) -> dict[str, int]:
         """Every session id in the license's index with its expiry in ms (past ones included)."""

@@ -1,10 +1,16 @@
 -- Start a session: drop expired members, enforce max_sessions with the policy, write the session.
--- KEYS[1] sessions zset, KEYS[2] new session key
+-- KEYS[1] sessions zset, KEYS[2] new session key, KEYS[3] the license's block marker
 -- ARGV: now_ms, timeout_ms, max_sessions, policy, session_id, session prefix, tombstone prefix, zset ttl ms
 local zset, key = KEYS[1], KEYS[2]
 local now, timeout = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_sessions, policy, sid = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local sprefix, tprefix, zttl = ARGV[6], ARGV[7], tonumber(ARGV[8])
+
+-- A suspension or revocation decided while this start was on its way wins: {2, {}, {}, reason}.
+local blocked = redis.call('GET', KEYS[3])
+if blocked then
+  return {2, {}, {}, blocked}
+end
 
 local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'WITHSCORES')
 if #expired > 0 then

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -17,8 +18,12 @@ from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable, find_client_license, license_view
 from licsrv.services.products import Product
 
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
+
 MAX_BATCH = 1_000_000
 COPY_CHUNK = 20_000
+GENERATE_SLICE = 2_000
 
 
 async def generate_batch(
@@ -38,7 +43,7 @@ async def generate_batch(
         raise ApiError("VALIDATION_ERROR", f"count must be between 1 and {MAX_BATCH}.")
     if not 1 <= duration_days <= 36500:
         raise ApiError("VALIDATION_ERROR", "duration_days must be between 1 and 36500.")
-    codes = new_card_codes(count)
+    codes = await _codes_in_slices(count)
     async with conn.transaction():
         if await queries.get_product(conn, id=product_id) is None:
             raise ApiError("NOT_FOUND", "The product was not found.")
@@ -69,6 +74,16 @@ async def generate_batch(
     return dict(batch), codes
 
 
+async def _codes_in_slices(count: int) -> list[str]:
+    """Large batches are made a slice at a time, yielding between slices, so the heartbeats this worker
+    serves meanwhile wait milliseconds, not the whole batch."""
+    codes: list[str] = []
+    while len(codes) < count:
+        codes.extend(new_card_codes(min(GENERATE_SLICE, count - len(codes))))
+        await asyncio.sleep(0)
+    return codes
+
+
 async def export_csv(conn: asyncpg.Connection, queries: Queries, batch_id: int) -> str:
     batch = await queries.get_card_batch(conn, id=batch_id)
     if batch is None:
@@ -76,7 +91,9 @@ async def export_csv(conn: asyncpg.Connection, queries: Queries, batch_id: int) 
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["code", "status", "duration_days", "license_key", "hardware_id", "ip", "redeemed_at"])
-    for card in await queries.batch_cards(conn, batch_id=batch_id):
+    for number, card in enumerate(await queries.batch_cards(conn, batch_id=batch_id)):
+        if number % GENERATE_SLICE == GENERATE_SLICE - 1:
+            await asyncio.sleep(0)
         redeemed = card["redeemed_at"].isoformat() if card["redeemed_at"] else ""
         writer.writerow(
             [
@@ -117,6 +134,19 @@ async def void_card(conn: asyncpg.Connection, queries: Queries, code: str, actor
 
 class _BoundElsewhere(Exception):
     pass
+
+
+async def redeem_card(
+    deps: Deps,
+    product: Product,
+    card_key: str,
+    hardware_id: str,
+    ip: str | None,
+    license_key: str | None = None,
+) -> dict[str, Any]:
+    """The client's redemption as one unit of work on one connection."""
+    async with deps.db.connection() as conn:
+        return await redeem(conn, deps.q, product, card_key, hardware_id, ip, deps.now(), license_key)
 
 
 async def redeem(

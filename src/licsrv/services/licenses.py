@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import base64
+import contextlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from licsrv.codes import new_license_key
 from licsrv.db import Queries
+from licsrv.domain import BLOCKING_STATUSES, MAX_DEVICES, MAX_DURATION_DAYS, MAX_SESSIONS
 from licsrv.errors import ApiError
+from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change
-from licsrv.services.licensing import license_view
-from licsrv.services.session_control import LiveSessionControl
+from licsrv.services.licensing import end_device_sessions, license_view
+
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
 
 
 def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -21,14 +25,14 @@ def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
     expires_at: datetime | None = fields.get("expires_at")
     if duration_days is not None and expires_at is not None:
         raise ApiError("VALIDATION_ERROR", "Give duration_days or expires_at, not both.")
-    if duration_days is not None and not 1 <= duration_days <= 36500:
-        raise ApiError("VALIDATION_ERROR", "duration_days must be between 1 and 36500.")
+    if duration_days is not None and not 1 <= duration_days <= MAX_DURATION_DAYS:
+        raise ApiError("VALIDATION_ERROR", f"duration_days must be between 1 and {MAX_DURATION_DAYS}.")
     max_devices = fields.get("max_devices", 1)
-    if max_devices is None or not 0 <= max_devices <= 100000:
-        raise ApiError("VALIDATION_ERROR", "max_devices must be between 0 and 100000.")
+    if max_devices is None or not 0 <= max_devices <= MAX_DEVICES:
+        raise ApiError("VALIDATION_ERROR", f"max_devices must be between 0 and {MAX_DEVICES}.")
     max_sessions = fields.get("max_sessions")
-    if max_sessions is not None and not 1 <= max_sessions <= 10000:
-        raise ApiError("VALIDATION_ERROR", "max_sessions must be between 1 and 10000.")
+    if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS:
+        raise ApiError("VALIDATION_ERROR", f"max_sessions must be between 1 and {MAX_SESSIONS}.")
     return {
         "customer_name": fields.get("customer_name") or "",
         "customer_email": fields.get("customer_email") or "",
@@ -41,28 +45,32 @@ def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def create_license(
+async def insert_license(
     conn: asyncpg.Connection, queries: Queries, product_id: int, fields: dict[str, Any], actor: Actor
 ) -> asyncpg.Record:
+    """The new license and its audit row, in the caller's transaction (the CLI calls this directly)."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
     values = _license_fields(fields)
-    async with conn.transaction():
-        row = await queries.insert_license(conn, key=new_license_key(), product_id=product_id, **values)
-        await record_change(
-            conn,
-            queries,
-            actor,
-            "license.create",
-            "license",
-            row["id"],
-            after={
-                "key": row["key"],
-                "customer_name": row["customer_name"],
-                "max_devices": row["max_devices"],
-            },
-        )
+    if await queries.get_product(conn, id=product_id) is None:
+        raise ApiError("NOT_FOUND", "The product was not found.")
+    row = await queries.insert_license(conn, key=new_license_key(), product_id=product_id, **values)
+    await record_change(
+        conn,
+        queries,
+        actor,
+        "license.create",
+        "license",
+        row["id"],
+        after={"key": row["key"], "customer_name": row["customer_name"], "max_devices": row["max_devices"]},
+    )
     return row
+
+
+async def create_license(deps: Deps, product_id: int, fields: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    async with deps.db.transaction() as conn:
+        row = await insert_license(conn, deps.q, product_id, fields, actor)
+        return await _detail(conn, deps.q, row["id"])
 
 
 async def create_license_for_product_slug(
@@ -71,7 +79,8 @@ async def create_license_for_product_slug(
     product_id = await queries.get_product_id_by_slug(conn, slug=slug)
     if product_id is None:
         raise ApiError("NOT_FOUND", f"No product with slug {slug!r}.")
-    return await create_license(conn, queries, product_id, fields, actor)
+    async with conn.transaction():
+        return await insert_license(conn, queries, product_id, fields, actor)
 
 
 def _snapshot(row: Any) -> dict[str, Any]:
@@ -92,7 +101,12 @@ async def _locked(conn: asyncpg.Connection, queries: Queries, license_id: int) -
     return row
 
 
-async def license_detail(conn: asyncpg.Connection, queries: Queries, license_id: int) -> dict[str, Any]:
+async def license_detail(deps: Deps, license_id: int) -> dict[str, Any]:
+    async with deps.db.connection() as conn:
+        return await _detail(conn, deps.q, license_id)
+
+
+async def _detail(conn: asyncpg.Connection, queries: Queries, license_id: int) -> dict[str, Any]:
     row = await queries.get_license(conn, id=license_id)
     if row is None:
         raise ApiError("LICENSE_NOT_FOUND")
@@ -116,25 +130,8 @@ def admin_view(row: Any, devices_used: int) -> dict[str, Any]:
     }
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "id":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("VALIDATION_ERROR", "cursor is not valid.") from None
-
-
 async def search_licenses(
-    conn: asyncpg.Connection,
-    queries: Queries,
+    deps: Deps,
     q: str | None,
     cursor: str | None,
     limit: int,
@@ -142,9 +139,23 @@ async def search_licenses(
 ) -> tuple[list[dict[str, Any]], str | None]:
     text = (q or "").strip()
     after_id = decode_cursor(cursor)
+    async with deps.db.connection() as conn:
+        rows = await _search(conn, deps.q, text, after_id, limit, product_id)
+    page = [admin_view(row, row["devices_used"]) for row in rows[:limit]]
+    return page, encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+
+
+async def _search(
+    conn: asyncpg.Connection,
+    queries: Queries,
+    text: str,
+    after_id: int | None,
+    limit: int,
+    product_id: int | None,
+) -> list[asyncpg.Record]:
     if text:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = await queries.search_licenses(
+        return await queries.search_licenses(
             conn,
             key=text.upper(),
             pattern=f"%{escaped}%",
@@ -152,59 +163,61 @@ async def search_licenses(
             after_id=after_id,
             row_limit=limit + 1,
         )
-    else:
-        rows = await queries.list_licenses(
-            conn, product_id=product_id, after_id=after_id, row_limit=limit + 1
-        )
-    page = [admin_view(row, row["devices_used"]) for row in rows[:limit]]
-    return page, encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return await queries.list_licenses(conn, product_id=product_id, after_id=after_id, row_limit=limit + 1)
 
 
-async def set_status(
-    conn: asyncpg.Connection,
-    queries: Queries,
-    license_id: int,
-    status: str,
-    actor: Actor,
-    live: LiveSessionControl,
-) -> dict[str, Any]:
-    """Suspend (`suspended`), resume (`active`) or revoke (`revoked`); blocking ends live sessions at once."""
+async def set_status(deps: Deps, license_id: int, status: str, actor: Actor) -> dict[str, Any]:
+    """Suspend (`suspended`), resume (`active`) or revoke (`revoked`). Blocking is enforced in Redis first,
+    in the script that ends the live sessions, so once this answers no session of the license runs and
+    none starts, whatever read the license as active meanwhile; a change that does not commit lifts it."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    async with conn.transaction():
-        before = await _locked(conn, queries, license_id)
-        if before["status"] == "revoked" and status != "revoked":
-            raise ApiError("CONFLICT", "A revoked license stays revoked.")
-        row = await queries.set_license_status(conn, id=license_id, status=status)
-        if status in ("suspended", "revoked"):
-            await live.end_license_sessions(license_id, status)
-        action = {"suspended": "suspend", "active": "resume", "revoked": "revoke"}[status]
-        await record_change(
-            conn,
-            queries,
-            actor,
-            f"license.{action}",
-            "license",
-            license_id,
-            before=_snapshot(before),
-            after=_snapshot(row),
-        )
-    return await license_detail(conn, queries, license_id)
+    now = deps.now()
+    newly_blocked = False
+    try:
+        async with deps.db.transaction() as conn:
+            before = await _locked(conn, deps.q, license_id)
+            if before["status"] == "revoked" and status != "revoked":
+                raise ApiError("CONFLICT", "A revoked license stays revoked.")
+            if status in BLOCKING_STATUSES:
+                await deps.live.block_license(license_id, status, deps.tombstone_seconds())
+                newly_blocked = before["status"] == "active"
+                await deps.q.close_license_sessions(
+                    conn, license_id=license_id, ended_at=now, end_reason=status
+                )
+            else:
+                await deps.live.unblock_license(license_id)
+            row = await deps.q.set_license_status(conn, id=license_id, status=status)
+            action = {"suspended": "suspend", "active": "resume", "revoked": "revoke"}[status]
+            await record_change(
+                conn,
+                deps.q,
+                actor,
+                f"license.{action}",
+                "license",
+                license_id,
+                before=_snapshot(before),
+                after=_snapshot(row),
+            )
+            return await _detail(conn, deps.q, license_id)
+    except BaseException:
+        if newly_blocked:
+            with contextlib.suppress(Exception):
+                await deps.live.unblock_license(license_id)
+        raise
 
 
-async def extend(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, days: int, actor: Actor, now: datetime
-) -> dict[str, Any]:
+async def extend(deps: Deps, license_id: int, days: int, actor: Actor) -> dict[str, Any]:
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    if not 1 <= days <= 36500:
-        raise ApiError("VALIDATION_ERROR", "days must be between 1 and 36500.")
-    async with conn.transaction():
-        before = await _locked(conn, queries, license_id)
-        row = await queries.extend_license(conn, id=license_id, days=days, now=now)
+    if not 1 <= days <= MAX_DURATION_DAYS:
+        raise ApiError("VALIDATION_ERROR", f"days must be between 1 and {MAX_DURATION_DAYS}.")
+    async with deps.db.transaction() as conn:
+        before = await _locked(conn, deps.q, license_id)
+        row = await deps.q.extend_license(conn, id=license_id, days=days, now=deps.now())
         await record_change(
             conn,
-            queries,
+            deps.q,
             actor,
             "license.extend",
             "license",
@@ -212,34 +225,32 @@ async def extend(
             before=_snapshot(before),
             after={**_snapshot(row), "days": days},
         )
-    return await license_detail(conn, queries, license_id)
+        return await _detail(conn, deps.q, license_id)
 
 
-async def update(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, changes: dict[str, Any], actor: Actor
-) -> dict[str, Any]:
+UPDATABLE = (
+    "customer_name",
+    "customer_email",
+    "max_devices",
+    "max_sessions",
+    "features",
+    "notes",
+    "expires_at",
+)
+
+
+async def update(deps: Deps, license_id: int, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    async with conn.transaction():
-        before = await _locked(conn, queries, license_id)
-        merged = {
-            name: changes.get(name, before[name])
-            for name in (
-                "customer_name",
-                "customer_email",
-                "max_devices",
-                "max_sessions",
-                "features",
-                "notes",
-                "expires_at",
-            )
-        }
+    async with deps.db.transaction() as conn:
+        before = await _locked(conn, deps.q, license_id)
+        merged = {name: changes.get(name, before[name]) for name in UPDATABLE}
         if merged["max_devices"] < 0 or (merged["max_sessions"] is not None and merged["max_sessions"] < 1):
             raise ApiError("VALIDATION_ERROR", "max_devices must be ≥ 0 and max_sessions ≥ 1.")
-        row = await queries.update_license(conn, id=license_id, **merged)
+        row = await deps.q.update_license(conn, id=license_id, **merged)
         await record_change(
             conn,
-            queries,
+            deps.q,
             actor,
             "license.update",
             "license",
@@ -247,54 +258,46 @@ async def update(
             before=_snapshot(before),
             after=_snapshot(row),
         )
-    return await license_detail(conn, queries, license_id)
+        return await _detail(conn, deps.q, license_id)
 
 
-async def remove_device(
-    conn: asyncpg.Connection,
-    queries: Queries,
-    license_id: int,
-    device_id: int,
-    actor: Actor,
-    live: LiveSessionControl,
-) -> dict[str, Any]:
+async def remove_device(deps: Deps, license_id: int, device_id: int, actor: Actor) -> dict[str, Any]:
+    """Frees the slot and ends the device's live sessions, in one transaction on one connection."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    async with conn.transaction():
-        await _locked(conn, queries, license_id)
-        removed = await queries.delete_device(conn, license_id=license_id, id=device_id)
+    async with deps.db.transaction() as conn:
+        await _locked(conn, deps.q, license_id)
+        removed = await deps.q.delete_device(conn, license_id=license_id, id=device_id)
         if removed is None:
             raise ApiError("NOT_FOUND", "No such device on this license.")
-        await live.end_device_sessions(license_id, removed["hardware_id"])
+        await end_device_sessions(conn, deps, license_id, [removed["hardware_id"]], deps.now())
         await record_change(
             conn,
-            queries,
+            deps.q,
             actor,
             "license.remove_device",
             "license",
             license_id,
             before={"device_id": device_id, "hardware_id": removed["hardware_id"]},
         )
-    return await license_detail(conn, queries, license_id)
+        return await _detail(conn, deps.q, license_id)
 
 
-async def reset_devices(
-    conn: asyncpg.Connection, queries: Queries, license_id: int, actor: Actor, live: LiveSessionControl
-) -> dict[str, Any]:
+async def reset_devices(deps: Deps, license_id: int, actor: Actor) -> dict[str, Any]:
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    async with conn.transaction():
-        await _locked(conn, queries, license_id)
-        removed = await queries.delete_all_devices(conn, license_id=license_id)
-        for device in removed:
-            await live.end_device_sessions(license_id, device["hardware_id"])
+    async with deps.db.transaction() as conn:
+        await _locked(conn, deps.q, license_id)
+        removed = await deps.q.delete_all_devices(conn, license_id=license_id)
+        hardware_ids = [d["hardware_id"] for d in removed]
+        await end_device_sessions(conn, deps, license_id, hardware_ids, deps.now())
         await record_change(
             conn,
-            queries,
+            deps.q,
             actor,
             "license.reset_devices",
             "license",
             license_id,
-            before={"devices": [d["hardware_id"] for d in removed]},
+            before={"devices": hardware_ids},
         )
-    return await license_detail(conn, queries, license_id)
+        return await _detail(conn, deps.q, license_id)

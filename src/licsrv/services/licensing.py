@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from licsrv.db import Queries
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
-from licsrv.services.session_control import LiveSessionControl
+
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
 
 
 def _normalise_key(license_key: str) -> str:
@@ -103,36 +105,6 @@ async def find_license_for_start(
     return row
 
 
-async def ensure_device(
-    conn: asyncpg.Connection,
-    queries: Queries,
-    product: Product,
-    license_row: Mapping,
-    hardware_id: str,
-    *,
-    machine_name: str = "",
-    client_version: str = "",
-    ip: str | None,
-    now: datetime,
-) -> None:
-    """A session start's device check: an activated device needs nothing here (the start's history
-    statement marks it seen); a new one is activated while a slot is free, like the older server did."""
-    if license_row["device_known"]:
-        return
-    async with conn.transaction():
-        await activate_device(
-            conn,
-            queries,
-            product,
-            license_row["key"],
-            hardware_id,
-            machine_name=machine_name,
-            client_version=client_version,
-            ip=ip,
-            now=now,
-        )
-
-
 async def validate_license(
     conn: asyncpg.Connection,
     queries: Queries,
@@ -154,23 +126,58 @@ async def validate_license(
     return {**license_view(license_row, used), "valid": True}
 
 
+async def end_device_sessions(
+    conn: asyncpg.Connection, deps: Deps, license_id: int, hardware_ids: list[str], now: datetime
+) -> None:
+    """A device's live sessions end with it (as `forced`), on the caller's connection and transaction."""
+    for hardware_id in hardware_ids:
+        for row in await deps.q.open_sessions_of_device(conn, license_id=license_id, hardware_id=hardware_id):
+            await deps.live.terminate(license_id, row["id"], "forced", deps.tombstone_seconds())
+            await deps.q.close_session_history(conn, id=row["id"], ended_at=now, end_reason="forced")
+
+
 async def deactivate_device(
-    conn: asyncpg.Connection,
-    queries: Queries,
-    product: Product,
-    license_key: str,
-    hardware_id: str,
-    live: LiveSessionControl,
+    deps: Deps, product: Product, license_key: str, hardware_id: str
 ) -> dict[str, Any]:
-    """Frees the device's slot and ends its live sessions, in one transaction."""
-    async with conn.transaction():
-        found = await find_client_license(conn, queries, product, license_key)
-        license_row = await queries.lock_license(conn, id=found["id"])
-        removed = await queries.delete_device_by_hardware(
+    """Frees the device's slot and ends its live sessions, in one transaction on one connection."""
+    async with deps.db.transaction() as conn:
+        found = await find_client_license(conn, deps.q, product, license_key)
+        license_row = await deps.q.lock_license(conn, id=found["id"])
+        removed = await deps.q.delete_device_by_hardware(
             conn, license_id=license_row["id"], hardware_id=hardware_id
         )
         if removed is None:
             raise ApiError("DEVICE_NOT_ACTIVATED")
-        await live.end_device_sessions(license_row["id"], hardware_id)
-        used = await queries.count_devices(conn, license_id=license_row["id"])
+        await end_device_sessions(conn, deps, license_row["id"], [hardware_id], deps.now())
+        used = await deps.q.count_devices(conn, license_id=license_row["id"])
     return {**license_view(license_row, used), "deactivated": True}
+
+
+async def activate(
+    deps: Deps,
+    product: Product,
+    license_key: str,
+    hardware_id: str,
+    *,
+    machine_name: str = "",
+    client_version: str = "",
+    ip: str | None,
+) -> dict[str, Any]:
+    """The client's activation as one unit of work: one transaction on one connection."""
+    async with deps.db.transaction() as conn:
+        return await activate_device(
+            conn,
+            deps.q,
+            product,
+            license_key,
+            hardware_id,
+            machine_name=machine_name,
+            client_version=client_version,
+            ip=ip,
+            now=deps.now(),
+        )
+
+
+async def validate(deps: Deps, product: Product, license_key: str, hardware_id: str | None) -> dict[str, Any]:
+    async with deps.db.connection() as conn:
+        return await validate_license(conn, deps.q, product, license_key, hardware_id, deps.now())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 
 import nacl.exceptions
 import nacl.hash
 from nacl.encoding import RawEncoder
-from nacl.public import PublicKey
 
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
@@ -56,7 +54,8 @@ class SessionCrypto:
 def check_public_key(client_public_key: str) -> None:
     """Refuse a bad key before anything is started, so a refusal never leaves a session behind."""
     try:
-        PublicKey(base64.b64decode(client_public_key, validate=True))
+        # A trial seal also refuses low-order points, whose shared secret would be all zeros.
+        seal_to(client_public_key, b"probe")
     except (ValueError, TypeError, nacl.exceptions.CryptoError):
         raise ApiError(
             "VALIDATION_ERROR", "client_public_key must be base64 of a 32-byte X25519 key."

@@ -6,16 +6,17 @@ Liveness is the Redis key's TTL; PostgreSQL only records history, closing expire
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from licsrv.db import Database
+from licsrv.domain import PAGE_SIZE
 from licsrv.errors import ApiError
 from licsrv.live import sessions as live_errors
-from licsrv.live.sessions import LiveSessions
+from licsrv.live.sessions import LiveSessions, StartResult
 from licsrv.metrics import (
     HEARTBEAT_EXPIRED,
     HEARTBEAT_OK,
@@ -23,13 +24,23 @@ from licsrv.metrics import (
     LIVE_SESSIONS,
     START_REFUSALS,
 )
+from licsrv.paging import decode_time_cursor, encode_time_cursor
 from licsrv.services import licensing
 from licsrv.services.audit import Actor, record_change
-from licsrv.services.products import Product, ProductCache
-from licsrv.services.session_crypto import SessionCrypto, check_public_key
+from licsrv.services.products import Product
+from licsrv.services.session_crypto import check_public_key
 from licsrv.services.versions import is_older
 
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
+
 log = structlog.get_logger(__name__)
+
+# An admin listing reads at most this many pages of open rows to fill one page of live sessions.
+MAX_SCAN_PAGES = 5
+LIVE_COUNT_CAP = 100_000
+
+BLOCKED_CODE = {"suspended": "LICENSE_SUSPENDED", "revoked": "LICENSE_REVOKED"}
 
 CODE_BY_TOMBSTONE = {
     "forced": "SESSION_TERMINATED",
@@ -63,66 +74,42 @@ def update_notice(product: Product, client_version: str) -> dict[str, str] | Non
 
 
 async def start_session(
-    db: Database,
-    live: LiveSessions,
-    crypto: SessionCrypto,
+    deps: Deps,
     product: Product,
     *,
     license_key: str,
     hardware_id: str,
     client_version: str,
     ip: str | None,
-    now: datetime,
     function: str | None = None,
     client_public_key: str | None = None,
     machine_name: str = "",
 ) -> dict[str, Any]:
+    """Every check that can refuse runs before anything is kept: a refused start leaves no session, no
+    device and no history row (a new device's slot is taken in the transaction a refusal rolls back)."""
     if client_public_key:
         check_public_key(client_public_key)
     if is_older(client_version, product.minimum_version):
         raise refusal("VERSION_TOO_OLD")
-    async with db.connection() as conn:
-        license_row = await licensing.find_license_for_start(conn, db.q, product, license_key, hardware_id)
+    now = deps.now()
+    device = {"machine_name": machine_name, "client_version": client_version, "ip": ip, "now": now}
+    async with deps.db.connection() as conn:
+        license_row = await licensing.find_license_for_start(conn, deps.q, product, license_key, hardware_id)
         licensing.ensure_license_usable(license_row, now)
-        await licensing.ensure_device(
-            conn,
-            db.q,
-            product,
-            license_row,
-            hardware_id,
-            machine_name=machine_name,
-            client_version=client_version,
-            ip=ip,
-            now=now,
-        )
-    license_id = license_row["id"]
-    max_sessions = license_row["max_sessions"] or product.max_sessions
-    try:
-        started = await live.start(
-            license_id, max_sessions, product.session_policy, product.session_timeout, to_ms(now), product.id
-        )
-    except live_errors.SessionLimitReached:
-        raise refusal("SESSION_LIMIT_REACHED") from None
-    try:
-        async with db.connection() as conn:
-            if started.replaced or started.expired:
+        if license_row["device_known"]:
+            started = await _start_live(deps, product, license_row, hardware_id, device, conn)
+        else:
+            started = None
+            try:
                 async with conn.transaction():
-                    await record_start(
-                        conn, db, started, license_id, hardware_id, ip, client_version, now, machine_name
+                    await licensing.activate_device(conn, deps.q, product, license_key, hardware_id, **device)
+                    started = await _start_live(deps, product, license_row, hardware_id, device, conn)
+            except BaseException:
+                if started is not None:  # the device's transaction did not commit: no session either
+                    await deps.live.terminate(
+                        license_row["id"], started.session_id, "forced", product.session_timeout
                     )
-                    for session_id in started.replaced:
-                        await db.q.close_session_history(
-                            conn, id=session_id, ended_at=now, end_reason="replaced"
-                        )
-                    await close_timed_out(conn, db, started.expired, product.session_timeout)
-            else:
-                await record_start(
-                    conn, db, started, license_id, hardware_id, ip, client_version, now, machine_name
-                )
-    except BaseException:
-        # No history row means no session: take the live one back rather than leave it unrecorded.
-        await live.terminate(license_id, started.session_id, "forced", product.session_timeout)
-        raise
+                raise
     token = started.token
     answer: dict[str, Any] = {
         "session_id": started.session_id,
@@ -131,40 +118,62 @@ async def start_session(
         "update": update_notice(product, client_version),
     }
     if client_public_key:
-        token = crypto.mac_token(token)
-        answer["mac_key"] = crypto.sealed_mac_key(token, client_public_key)
+        token = deps.crypto.mac_token(token)
+        answer["mac_key"] = deps.crypto.sealed_mac_key(token, client_public_key)
         if function == "open":
-            answer["content_key"] = crypto.sealed_content_key(product, client_public_key)
+            answer["content_key"] = deps.crypto.sealed_content_key(product, client_public_key)
     answer["session_token"] = token
     return answer
 
 
-async def record_start(
-    conn: Any,
-    db: Database,
-    started: Any,
-    license_id: int,
-    hardware_id: str,
-    ip: str | None,
-    client_version: str,
-    now: datetime,
-    machine_name: str,
-) -> None:
-    await db.q.record_session_start(
-        conn,
-        id=started.session_id,
-        license_id=license_id,
-        hardware_id=hardware_id,
-        ip=ip,
-        client_version=client_version,
-        started_at=now,
-        machine_name=machine_name,
-    )
+async def _start_live(
+    deps: Deps, product: Product, license_row: Any, hardware_id: str, device: dict[str, Any], conn: Any
+) -> StartResult:
+    """The Redis session, then its history row on the caller's connection; a session whose history could
+    not be written (or whose transaction does not commit) is taken back."""
+    license_id, now = license_row["id"], device["now"]
+    max_sessions = license_row["max_sessions"] or product.max_sessions
+    try:
+        started = await deps.live.start(
+            license_id, max_sessions, product.session_policy, product.session_timeout, to_ms(now), product.id
+        )
+    except live_errors.SessionLimitReached:
+        raise refusal("SESSION_LIMIT_REACHED") from None
+    except live_errors.LicenseBlocked as exc:
+        raise refusal(BLOCKED_CODE.get(exc.reason, "LICENSE_SUSPENDED")) from None
+
+    def record() -> Awaitable[Any]:
+        return deps.q.record_session_start(
+            conn,
+            id=started.session_id,
+            license_id=license_id,
+            hardware_id=hardware_id,
+            ip=device["ip"],
+            client_version=device["client_version"],
+            started_at=now,
+            machine_name=device["machine_name"],
+        )
+
+    try:
+        if started.replaced or started.expired:
+            async with conn.transaction():  # a savepoint when the caller already holds a transaction
+                await record()
+                for session_id in started.replaced:
+                    await deps.q.close_session_history(
+                        conn, id=session_id, ended_at=now, end_reason="replaced"
+                    )
+                await close_timed_out(conn, deps, started.expired, product.session_timeout)
+        else:  # one statement needs no transaction of its own: one round trip
+            await record()
+    except BaseException:
+        await deps.live.terminate(license_id, started.session_id, "forced", product.session_timeout)
+        raise
+    return started
 
 
-async def close_timed_out(conn: Any, db: Database, expired: list[tuple[str, int]], timeout_s: int) -> None:
+async def close_timed_out(conn: Any, deps: Deps, expired: list[tuple[str, int]], timeout_s: int) -> None:
     if expired:
-        await db.q.close_timed_out_sessions(
+        await deps.q.close_timed_out_sessions(
             conn,
             ids=[session_id for session_id, _ in expired],
             ended_ats=[from_ms(expiry) for _, expiry in expired],
@@ -185,37 +194,38 @@ async def heartbeat(live: LiveSessions, product: Product, token: str, now_ms: in
     HEARTBEAT_OK.inc()
 
 
-async def end_session(db: Database, live: LiveSessions, product: Product, token: str, now: datetime) -> None:
+async def end_session(deps: Deps, product: Product, token: str) -> None:
+    now = deps.now()
     try:
-        session_id = await live.end(token, to_ms(now), product.id)
+        session_id = await deps.live.end(token, to_ms(now), product.id)
     except (live_errors.SessionExpired, live_errors.BadToken):
         raise ApiError("SESSION_EXPIRED") from None
     except live_errors.SessionTerminated as exc:
         raise ApiError(CODE_BY_TOMBSTONE.get(exc.reason, "SESSION_TERMINATED")) from None
     try:
-        async with db.transaction() as conn:
-            await db.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="normal")
-    except (TimeoutError, OSError) as exc:
+        async with deps.db.connection() as conn:
+            await deps.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="normal")
+    except (TimeoutError, OSError, ApiError) as exc:
         # The session is over either way; its history is closed later as `timeout`.
         log.warning("session_end_history_failed", session_id=session_id, error=str(exc))
 
 
-async def terminate_session(
-    db: Database, live: LiveSessions, products: ProductCache, session_id: str, actor: Actor, now: datetime
-) -> dict[str, Any]:
+async def terminate_session(deps: Deps, session_id: str, actor: Actor) -> dict[str, Any]:
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    async with db.transaction() as conn:
-        row = await db.q.get_session_history(conn, id=session_id)
+    now = deps.now()
+    async with deps.db.transaction() as conn:
+        row = await deps.q.get_session_history(conn, id=session_id)
         if row is None or row["ended_at"] is not None:
             raise ApiError("NOT_FOUND", "No live session with this id.")
-        timeout = session_timeout_of(products, await db.q.get_license_product_id(conn, id=row["license_id"]))
-        if not await live.terminate(row["license_id"], session_id, "forced", timeout):
+        product_id = await deps.q.get_license_product_id(conn, id=row["license_id"])
+        timeout = deps.session_timeout_of(product_id)
+        if not await deps.live.terminate(row["license_id"], session_id, "forced", timeout):
             raise ApiError("NOT_FOUND", "No live session with this id.")
-        await db.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="forced")
+        await deps.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="forced")
         await record_change(
             conn,
-            db.q,
+            deps.q,
             actor,
             "session.terminate",
             "session",
@@ -225,65 +235,100 @@ async def terminate_session(
     return {"id": session_id, "end_reason": "forced"}
 
 
-def session_timeout_of(products: ProductCache, product_id: int | None) -> int:
-    product = products.by_id(product_id) if product_id is not None else None
-    return (
-        product.session_timeout if product else max((p.session_timeout for p in products.all()), default=60)
-    )
+@dataclass(frozen=True)
+class LivePage:
+    sessions: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _live_view(row: Any, expiry_ms: int, timeout: int) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "license_id": row["license_id"],
+        "license_key": row["license_key"],
+        "customer_name": row["customer_name"],
+        "hardware_id": row["hardware_id"],
+        "ip": row["ip"],
+        "client_version": row["client_version"],
+        "started_at": row["started_at"],
+        "last_heartbeat_at": from_ms(expiry_ms) - timedelta(seconds=timeout),
+        "expires_at": from_ms(expiry_ms),
+    }
+
+
+async def _sort_out(deps: Deps, rows: list[Any], now_ms: int) -> tuple[list[dict[str, Any]], list]:
+    """The page's rows checked against Redis in one round trip: (live views, gone (id, ended ms, timeout))."""
+    expiries = await deps.live.expiry_of([(row["license_id"], row["id"]) for row in rows])
+    alive, gone = [], []
+    for row, expiry in zip(rows, expiries, strict=True):
+        timeout = deps.session_timeout_of(row["product_id"])
+        if expiry is not None and expiry > now_ms:
+            alive.append(_live_view(row, expiry, timeout))
+        else:
+            # Gone without a trace (Redis lost its data): it lived at least until its start + timeout.
+            ended = expiry if expiry is not None else to_ms(row["started_at"]) + timeout * 1000
+            gone.append((row["id"], min(ended, now_ms), timeout))
+    return alive, gone
+
+
+async def _close_gone(deps: Deps, gone: list[tuple[str, int, int]]) -> None:
+    if gone:
+        async with deps.db.connection() as conn:
+            for timeout in {t for _, _, t in gone}:
+                same = [(sid, ended) for sid, ended, t in gone if t == timeout]
+                await close_timed_out(conn, deps, same, timeout)
 
 
 async def live_sessions(
-    db: Database, live: LiveSessions, products: ProductCache, now: datetime, license_id: int | None = None
-) -> list[dict[str, Any]]:
-    """Open history rows checked against Redis: live ones are returned, gone ones closed as timeout."""
-    async with db.connection() as conn:
-        rows = await db.q.open_sessions(conn, license_id=license_id)
-    by_license: dict[int, list] = {}
-    for row in rows:
-        by_license.setdefault(row["license_id"], []).append(row)
-    license_ids = list(by_license)
-    expiries = await asyncio.gather(*(live.expiries(lid) for lid in license_ids))
-    now_ms = to_ms(now)
+    deps: Deps,
+    *,
+    license_id: int | None = None,
+    product_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> LivePage:
+    """Live sessions, newest first, a page at a time: open history rows from PostgreSQL checked against
+    Redis page by page (one pipelined round trip each); rows found gone are closed as `timeout` on the way.
+    Never one Redis call per license, never more than a few pages of rows in memory."""
+    now_ms = to_ms(deps.now())
+    before = decode_time_cursor(cursor)
     alive: list[dict[str, Any]] = []
-    gone: list[tuple[str, int]] = []
-    for lid, license_expiries in zip(license_ids, expiries, strict=True):
-        for row in by_license[lid]:
-            timeout = session_timeout_of(products, row["product_id"])
-            expiry = license_expiries.get(row["id"])
-            if expiry is not None and expiry > now_ms:
-                alive.append(
-                    {
-                        "id": row["id"],
-                        "license_id": lid,
-                        "license_key": row["license_key"],
-                        "customer_name": row["customer_name"],
-                        "hardware_id": row["hardware_id"],
-                        "ip": row["ip"],
-                        "client_version": row["client_version"],
-                        "started_at": row["started_at"],
-                        "last_heartbeat_at": from_ms(expiry) - timedelta(seconds=timeout),
-                        "expires_at": from_ms(expiry),
-                    }
-                )
-            else:
-                # Gone without a trace (Redis lost its data): it lived at least until its start + timeout.
-                ended = expiry if expiry is not None else to_ms(row["started_at"]) + timeout * 1000
-                gone.append((row["id"], min(ended, now_ms)))
-    if gone:
-        async with db.transaction() as conn:
-            await close_timed_out(
-                conn, db, gone, max((p.session_timeout for p in products.all()), default=60)
+    for _ in range(MAX_SCAN_PAGES):
+        async with deps.db.connection() as conn:
+            rows = await deps.q.open_sessions_page(
+                conn,
+                license_id=license_id,
+                product_id=product_id,
+                before_started=before[0] if before else None,
+                before_id=before[1] if before else None,
+                row_limit=limit,
             )
-    if license_id is None:
-        LIVE_SESSIONS.set(len(alive))
-    return alive
+        if not rows:
+            return LivePage(alive, None)
+        found, gone = await _sort_out(deps, rows, now_ms)
+        await _close_gone(deps, gone)
+        live_by_id = {view["id"]: view for view in found}
+        for row in rows:
+            before = (row["started_at"], row["id"])
+            if row["id"] in live_by_id:
+                alive.append(live_by_id[row["id"]])
+                if len(alive) == limit:
+                    return LivePage(alive, encode_time_cursor(*before))
+        if len(rows) < limit:
+            return LivePage(alive, None)
+    return LivePage(alive, encode_time_cursor(*before))
+
+
+async def count_live(deps: Deps) -> int:
+    """The dashboard's badge: open sessions as last recorded, counted up to a cap (cheap at any scale)."""
+    async with deps.db.connection() as conn:
+        count = await deps.q.count_open_sessions(conn, cap=LIVE_COUNT_CAP)
+    LIVE_SESSIONS.set(count)
+    return count
 
 
 async def history(
-    db: Database,
-    live: LiveSessions,
-    products: ProductCache,
-    now: datetime,
+    deps: Deps,
     *,
     license_id: int | None,
     since: datetime | None,
@@ -292,9 +337,10 @@ async def history(
     before: tuple[datetime, str] | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    await live_sessions(db, live, products, now, license_id)
-    async with db.connection() as conn:
-        rows = await db.q.query_history(
+    """A page of history; its rows still open are checked against Redis and closed if they are gone."""
+    now = deps.now()
+    async with deps.db.connection() as conn:
+        rows = await deps.q.query_history(
             conn,
             license_id=license_id,
             since=since or now - timedelta(hours=24),
@@ -304,4 +350,23 @@ async def history(
             before_id=before[1] if before else None,
             row_limit=limit,
         )
-    return [dict(row) for row in rows]
+        page = [dict(row) for row in rows]
+        open_rows = [row for row in page if row["ended_at"] is None]
+        if open_rows:
+            product_ids = {
+                row["license_id"]: await deps.q.get_license_product_id(conn, id=row["license_id"])
+                for row in open_rows
+            }
+    if not open_rows:
+        return page
+    _, gone = await _sort_out(
+        deps, [{**row, "product_id": product_ids[row["license_id"]]} for row in open_rows], to_ms(now)
+    )
+    await _close_gone(deps, gone)
+    closed = {sid: (ended, timeout) for sid, ended, timeout in gone}
+    for row in page:
+        if row["id"] in closed:
+            ended, timeout = closed[row["id"]]
+            row["ended_at"], row["end_reason"] = from_ms(ended), "timeout"
+            row["last_heartbeat_at"] = max(row["started_at"], from_ms(ended) - timedelta(seconds=timeout))
+    return page

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from licsrv.services import sessions
-from licsrv.state import DB, LIVE, PRODUCTS
+from licsrv.state import deps_of
 from licsrv.web.render import page
 
 
 async def summary_data(request: web.Request) -> dict:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        counts = dict(await db.q.dashboard_counts(conn))
-    live = await sessions.live_sessions(
-        db, request.config_dict[LIVE], request.config_dict[PRODUCTS], datetime.now(UTC)
-    )
-    newest = sorted(live, key=lambda s: s["started_at"], reverse=True)[:5]
+    deps = deps_of(request)
+    async with deps.db.connection() as conn:
+        counts = dict(await deps.q.dashboard_counts(conn))
+    newest = (await sessions.live_sessions(deps, limit=5)).sessions
     return {
         **counts,
-        "live_sessions": len(live),
+        "live_sessions": await sessions.count_live(deps),
         "newest": [
             {
                 "license_key": s["license_key"],

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 
+from licsrv.domain import PAGE_SIZE
 from licsrv.errors import ApiError
 from licsrv.services import licenses, sessions
-from licsrv.services.products import list_products
-from licsrv.state import DB, LIVE, LIVE_CONTROL, PRODUCTS
+from licsrv.state import deps_of
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
-
-PAGE_SIZE = 50
 
 
 def _int(value: str, default: int | None = None) -> int | None:
@@ -27,73 +25,68 @@ def _int(value: str, default: int | None = None) -> int | None:
 
 
 async def license_list(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
+    deps = deps_of(request)
     q = request.query.get("q", "")[:200]
-    async with db.connection() as conn:
-        try:
-            rows, cursor = await licenses.search_licenses(
-                conn, db.q, q, request.query.get("cursor"), PAGE_SIZE
-            )
-        except ApiError:
-            rows, cursor = await licenses.search_licenses(conn, db.q, q, None, PAGE_SIZE)
-        products = await list_products(conn, db.q)
-    return page(request, "admin/licenses.html", licenses=rows, next_cursor=cursor, q=q, products=products)
+    try:
+        rows, cursor = await licenses.search_licenses(deps, q, request.query.get("cursor"), PAGE_SIZE)
+    except ApiError:
+        rows, cursor = await licenses.search_licenses(deps, q, None, PAGE_SIZE)
+    return page(
+        request, "admin/licenses.html", licenses=rows, next_cursor=cursor, q=q, products=deps.products.all()
+    )
 
 
 @requires("operator")
 async def license_create(request: web.Request) -> web.Response:
     data = await form(request)
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        try:
-            fields = {
-                "customer_name": data.get("customer_name", "")[:200],
-                "customer_email": data.get("customer_email", "")[:200],
-                "max_devices": _int(data.get("max_devices", ""), 1),
-                "max_sessions": _int(data.get("max_sessions", "")),
-                "duration_days": _int(data.get("duration_days", "")),
-                "notes": data.get("notes", "")[:5000],
-            }
-            row = await licenses.create_license(
-                conn, db.q, _int(data.get("product_id", ""), 1), fields, actor_of(request)
-            )
-        except ApiError as exc:
-            rows, cursor = await licenses.search_licenses(conn, db.q, None, None, PAGE_SIZE)
-            products = await list_products(conn, db.q)
-            return page(
-                request,
-                "admin/licenses.html",
-                status=exc.status,
-                error=flash_error(exc),
-                licenses=rows,
-                next_cursor=cursor,
-                q="",
-                products=products,
-            )
-    raise web.HTTPSeeOther(f"/admin/licenses/{row['id']}")
+    deps = deps_of(request)
+    try:
+        fields = {
+            "customer_name": data.get("customer_name", "")[:200],
+            "customer_email": data.get("customer_email", "")[:200],
+            "max_devices": _int(data.get("max_devices", ""), 1),
+            "max_sessions": _int(data.get("max_sessions", "")),
+            "duration_days": _int(data.get("duration_days", "")),
+            "notes": data.get("notes", "")[:5000],
+        }
+        detail = await licenses.create_license(
+            deps, _int(data.get("product_id", ""), 1), fields, actor_of(request)
+        )
+    except ApiError as exc:
+        rows, cursor = await licenses.search_licenses(deps, None, None, PAGE_SIZE)
+        return page(
+            request,
+            "admin/licenses.html",
+            status=exc.status,
+            error=flash_error(exc),
+            licenses=rows,
+            next_cursor=cursor,
+            q="",
+            products=deps.products.all(),
+        )
+    raise web.HTTPSeeOther(f"/admin/licenses/{detail['id']}")
 
 
 async def license_detail(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
     license_id = int(request.match_info["id"])
-    db = request.config_dict[DB]
-    now = datetime.now(UTC)
-    async with db.connection() as conn:
-        detail = await licenses.license_detail(conn, db.q, license_id)
-    live = await sessions.live_sessions(
-        db, request.config_dict[LIVE], request.config_dict[PRODUCTS], now, license_id
-    )
+    deps = deps_of(request)
+    detail = await licenses.license_detail(deps, license_id)
+    live = await sessions.live_sessions(deps, license_id=license_id)
     recent = await sessions.history(
-        db,
-        request.config_dict[LIVE],
-        request.config_dict[PRODUCTS],
-        now,
-        license_id=license_id,
-        since=now - timedelta(days=30),
-        limit=20,
+        deps, license_id=license_id, since=deps.now() - timedelta(days=30), limit=20
     )
     return page(
-        request, "admin/license.html", status=status, license=detail, live=live, history=recent, error=error
+        request,
+        "admin/license.html",
+        status=status,
+        license=detail,
+        live=live.sessions,
+        history=recent,
+        error=error,
     )
+
+
+STATUS_BY_ACTION = {"suspend": "suspended", "resume": "active", "revoke": "revoked"}
 
 
 @requires("operator")
@@ -101,34 +94,27 @@ async def license_action(request: web.Request) -> web.Response:
     license_id = int(request.match_info["id"])
     action = request.match_info["action"]
     data = await form(request)
-    db = request.config_dict[DB]
-    actor, live = actor_of(request), request.config_dict[LIVE_CONTROL]
-    async with db.connection() as conn:
-        try:
-            if action in ("suspend", "resume", "revoke"):
-                status = {"suspend": "suspended", "resume": "active", "revoke": "revoked"}[action]
-                await licenses.set_status(conn, db.q, license_id, status, actor, live)
-            elif action == "extend":
-                await licenses.extend(
-                    conn, db.q, license_id, _int(data.get("days", ""), 0), actor, datetime.now(UTC)
-                )
-            elif action == "reset-devices":
-                await licenses.reset_devices(conn, db.q, license_id, actor, live)
-            elif action == "remove-device":
-                await licenses.remove_device(
-                    conn, db.q, license_id, _int(data.get("device_id", ""), 0), actor, live
-                )
-            elif action == "edit":
-                changes = {
-                    "customer_name": data.get("customer_name", "")[:200],
-                    "customer_email": data.get("customer_email", "")[:200],
-                    "max_devices": _int(data.get("max_devices", ""), 1),
-                    "max_sessions": _int(data.get("max_sessions", "")),
-                    "notes": data.get("notes", "")[:5000],
-                }
-                await licenses.update(conn, db.q, license_id, changes, actor)
-            else:
-                raise web.HTTPNotFound()
-        except ApiError as exc:
-            return await license_detail(request, error=flash_error(exc), status=exc.status)
+    deps, actor = deps_of(request), actor_of(request)
+    try:
+        if action in STATUS_BY_ACTION:
+            await licenses.set_status(deps, license_id, STATUS_BY_ACTION[action], actor)
+        elif action == "extend":
+            await licenses.extend(deps, license_id, _int(data.get("days", ""), 0), actor)
+        elif action == "reset-devices":
+            await licenses.reset_devices(deps, license_id, actor)
+        elif action == "remove-device":
+            await licenses.remove_device(deps, license_id, _int(data.get("device_id", ""), 0), actor)
+        elif action == "edit":
+            changes = {
+                "customer_name": data.get("customer_name", "")[:200],
+                "customer_email": data.get("customer_email", "")[:200],
+                "max_devices": _int(data.get("max_devices", ""), 1),
+                "max_sessions": _int(data.get("max_sessions", "")),
+                "notes": data.get("notes", "")[:5000],
+            }
+            await licenses.update(deps, license_id, changes, actor)
+        else:
+            raise web.HTTPNotFound()
+    except ApiError as exc:
+        return await license_detail(request, error=flash_error(exc), status=exc.status)
     raise web.HTTPSeeOther(f"/admin/licenses/{license_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.services.licenses import decode_cursor, encode_cursor
+from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.state import DB
 from licsrv.web.render import page
 

@@ -6,33 +6,35 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from licsrv.domain import END_REASONS
 from licsrv.errors import ApiError
 from licsrv.services import sessions
-from licsrv.state import DB, LIVE, PRODUCTS
+from licsrv.state import deps_of
 from licsrv.web.render import page, requires
 from licsrv.web.session import actor_of
 
-REASONS = ("normal", "timeout", "forced", "replaced", "revoked")
+REASONS = END_REASONS
 
 
 async def live_list(request: web.Request) -> web.Response:
-    found = await sessions.live_sessions(
-        request.config_dict[DB], request.config_dict[LIVE], request.config_dict[PRODUCTS], datetime.now(UTC)
+    deps = deps_of(request)
+    try:
+        found = await sessions.live_sessions(deps, cursor=request.query.get("cursor"))
+    except ApiError:
+        found = await sessions.live_sessions(deps)
+    return page(
+        request,
+        "admin/sessions.html",
+        sessions=found.sessions,
+        next_cursor=found.next_cursor,
+        live_count=await sessions.count_live(deps),
     )
-    return page(request, "admin/sessions.html", sessions=found)
 
 
 @requires("operator")
 async def terminate(request: web.Request) -> web.Response:
     try:
-        await sessions.terminate_session(
-            request.config_dict[DB],
-            request.config_dict[LIVE],
-            request.config_dict[PRODUCTS],
-            request.match_info["id"],
-            actor_of(request),
-            datetime.now(UTC),
-        )
+        await sessions.terminate_session(deps_of(request), request.match_info["id"], actor_of(request))
     except ApiError as exc:
         if exc.code != "NOT_FOUND":
             raise
@@ -55,10 +57,7 @@ async def history(request: web.Request) -> web.Response:
     since = _time(query.get("since", "")) or now - timedelta(hours=24)
     until = _time(query.get("until", ""))
     rows = await sessions.history(
-        request.config_dict[DB],
-        request.config_dict[LIVE],
-        request.config_dict[PRODUCTS],
-        now,
+        deps_of(request),
         license_id=license_id,
         since=since,
         until=until,
