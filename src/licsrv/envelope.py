@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from licsrv.errors import ApiError, service_unavailable
@@ -26,6 +27,7 @@ log = structlog.get_logger(__name__)
 CLIENT_API_PREFIX = "/api/v1/"
 UNSIGNED_PREFIXES = ("/api/v1/admin/", "/api/v1/admin")
 MAX_NONCE_LENGTH = 128
+REDIS_NOT_NOW = ("OOM", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -121,6 +123,13 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         return _http_error(exc)
     if isinstance(exc, LiveUnavailable | RedisConnectionError | RedisTimeoutError):
         return service_unavailable("session store")
+    if isinstance(exc, RedisResponseError) and str(exc).startswith(REDIS_NOT_NOW):
+        # Out of memory, a read-only replica after a failover, loading: Redis will take writes again soon.
+        log.warning("session_store_refused", path=request.path, error=str(exc)[:200])
+        return service_unavailable("session store", retry_after=1)
+    if isinstance(exc, asyncpg.LockNotAvailableError | asyncpg.ConnectionDoesNotExistError):
+        # lock_timeout cut a wait on a row lock, or the server ended an idle transaction: nothing written.
+        return service_unavailable("database", retry_after=1)
     if isinstance(exc, asyncpg.PostgresConnectionError | OSError | asyncio.TimeoutError):
         return service_unavailable("database")
     if isinstance(exc, asyncpg.TransactionRollbackError):
