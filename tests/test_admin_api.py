@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.tokens import create_token, revoke_token
+from licsrv.state import PRODUCTS
+
+from factories import make_product
 
 
 async def test_bearer_token_authorises_product_list(client, admin_headers):
@@ -48,23 +54,74 @@ async def test_viewer_token_changes_nothing(client, conn, queries):
     assert (await response.json())["error"]["code"] == "FORBIDDEN"
 
 
-async def test_rotated_api_key_is_refused_at_once_and_the_new_one_accepted(client, admin_headers, conn):
-    old_key = await conn.fetchval("SELECT api_key FROM products WHERE id = 1")
-    assert (await client.get("/api/v1/keys/none", headers={"X-API-Key": old_key})).status == 404
-    response = await client.post("/api/v1/admin/products/1/rotate-key", headers=admin_headers)
-    assert response.status == 200
-    new_key = (await response.json())["data"]["api_key"]
-    assert new_key != old_key
-    audit = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'product.rotate_key'")
-    assert audit >= 1
-    # The cache hears the change through NOTIFY; allow it a moment, without a fixed sleep.
+async def answers_with(client, api_key: str, want: int) -> int:
+    """The status of a client call with this key, once every worker's cache has heard the change (NOTIFY)."""
     for _ in range(100):
-        refused = await client.get("/api/v1/keys/none", headers={"X-API-Key": old_key})
-        if refused.status == 401:
+        status = (await client.get("/api/v1/keys/none", headers={"X-API-Key": api_key})).status
+        if status == want:
             break
         await asyncio.sleep(0.02)
-    assert refused.status == 401
-    assert (await client.get("/api/v1/keys/none", headers={"X-API-Key": new_key})).status == 404
+    return status
+
+
+async def test_a_rotated_api_key_keeps_working_for_its_grace_period_until_retired(
+    client, admin_headers, conn
+):
+    product = await make_product(conn, client.app)
+    old_key = product["api_key"]
+    response = await client.post(
+        f"/api/v1/admin/products/{product['id']}/rotate-key", json={"grace_days": 30}, headers=admin_headers
+    )
+    assert response.status == 200
+    data = (await response.json())["data"]
+    new_key = data["api_key"]
+    assert new_key != old_key and data["previous_api_key"] == old_key
+    assert data["previous_api_key_expires_at"] > (datetime.now(UTC) + timedelta(days=29)).isoformat()
+    assert await answers_with(client, new_key, 404) == 404  # accepted (404: no such key id)
+    assert await answers_with(client, old_key, 404) == 404  # still accepted: installed programs keep working
+    audit = await conn.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'product.rotate_key' AND object_id = $1",
+        str(product["id"]),
+    )
+    assert audit == 1
+    response = await client.post(
+        f"/api/v1/admin/products/{product['id']}/retire-previous-key", headers=admin_headers
+    )
+    assert response.status == 200 and (await response.json())["data"]["previous_api_key"] is None
+    assert await answers_with(client, old_key, 401) == 401
+    assert await answers_with(client, new_key, 404) == 404
+
+
+async def test_a_grace_period_of_zero_refuses_the_old_key_at_once(client, admin_headers, conn):
+    product = await make_product(conn, client.app)
+    response = await client.post(
+        f"/api/v1/admin/products/{product['id']}/rotate-key", json={"grace_days": 0}, headers=admin_headers
+    )
+    assert (await response.json())["data"]["previous_api_key"] is None
+    assert await answers_with(client, product["api_key"], 401) == 401
+
+
+async def test_an_expired_grace_period_refuses_the_old_key_without_a_reload(client, admin_headers, conn):
+    product = await make_product(conn, client.app)
+    await client.post(f"/api/v1/admin/products/{product['id']}/rotate-key", headers=admin_headers)
+    assert await answers_with(client, product["api_key"], 404) == 404
+    await conn.execute(
+        "UPDATE products SET previous_api_key_expires_at = now() + interval '0.3 seconds' WHERE id = $1",
+        product["id"],
+    )
+    await client.app[PRODUCTS].reload()
+    assert (await client.get("/api/v1/keys/none", headers={"X-API-Key": product["api_key"]})).status == 404
+    # Nothing reloads the cache after this: it must see the expiry by itself.
+    assert await answers_with(client, product["api_key"], 401) == 401
+
+
+@pytest.mark.parametrize("grace_days", [-1, 366, "soon"])
+async def test_a_bad_grace_period_is_refused(client, admin_headers, grace_days):
+    response = await client.post(
+        "/api/v1/admin/products/1/rotate-key", json={"grace_days": grace_days}, headers=admin_headers
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "VALIDATION_ERROR"
 
 
 async def test_unknown_product_is_404(client, admin_headers):

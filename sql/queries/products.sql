@@ -1,28 +1,35 @@
 -- name: list_products
 SELECT id, slug, name, api_key, heartbeat_interval, session_timeout, current_version, minimum_version,
        download_url, whats_new, session_policy, max_sessions, features, rate_limits, content_key_enc,
-       require_signed_requests, created_at, updated_at
+       require_signed_requests, previous_api_key, previous_api_key_expires_at, created_at, updated_at
 FROM products
 ORDER BY id;
 
 -- name: get_product(id)^
 SELECT id, slug, name, api_key, heartbeat_interval, session_timeout, current_version, minimum_version,
        download_url, whats_new, session_policy, max_sessions, features, rate_limits, content_key_enc,
-       require_signed_requests, created_at, updated_at
+       require_signed_requests, previous_api_key, previous_api_key_expires_at, created_at, updated_at
 FROM products
 WHERE id = $1;
 
 -- name: lock_product(id)^
 SELECT id, slug, name, api_key, heartbeat_interval, session_timeout, current_version, minimum_version,
        download_url, whats_new, session_policy, max_sessions, features, rate_limits, content_key_enc,
-       require_signed_requests, created_at, updated_at
+       require_signed_requests, previous_api_key, previous_api_key_expires_at, created_at, updated_at
 FROM products
 WHERE id = $1
 FOR UPDATE;
 
--- name: set_product_api_key(id, api_key)^
-UPDATE products SET api_key = $2, updated_at = now() WHERE id = $1
+-- name: set_product_api_key(id, api_key, previous_api_key, previous_api_key_expires_at)^
+-- The previous key keeps working until it expires (NULL: refused at once).
+UPDATE products
+SET api_key = $2, previous_api_key = $3, previous_api_key_expires_at = $4, updated_at = now()
+WHERE id = $1
 RETURNING id;
+
+-- name: retire_previous_api_key(id)!
+UPDATE products SET previous_api_key = NULL, previous_api_key_expires_at = NULL, updated_at = now()
+WHERE id = $1;
 
 -- name: notify_products_changed!
 SELECT pg_notify('licsrv_products', '');

@@ -7,7 +7,7 @@ import base64
 from aiohttp import web
 
 from licsrv.admin_api.auth import request_actor
-from licsrv.admin_api.schemas import ContentKeySchema, ProductSchema, ProductUpdateSchema
+from licsrv.admin_api.schemas import ContentKeySchema, ProductSchema, ProductUpdateSchema, RotateKeySchema
 from licsrv.envelope import load_body, ok
 from licsrv.openapi import documented
 from licsrv.services import products
@@ -38,15 +38,34 @@ async def get_product(request: web.Request) -> web.Response:
 
 
 @documented(
-    "Rotate the client API key (owner)",
+    "Rotate the client API key (owner); the replaced key stays valid for grace_days",
     tag="admin: products",
+    body=RotateKeySchema,
     answer=ProductSchema,
     errors=("NOT_FOUND", "FORBIDDEN"),
 )
 async def rotate_key(request: web.Request) -> web.Response:
+    grace_days = (await load_body(request, RotateKeySchema()))["grace_days"]
     db = request.config_dict[DB]
     async with db.connection() as conn:
-        product = await products.rotate_api_key(conn, db.q, _product_id(request), request_actor(request))
+        product = await products.rotate_api_key(
+            conn, db.q, _product_id(request), request_actor(request), grace_days
+        )
+    return ok(PRODUCT.dump(product.public()))
+
+
+@documented(
+    "Refuse the replaced API key now, before its grace period ends (owner)",
+    tag="admin: products",
+    answer=ProductSchema,
+    errors=("NOT_FOUND", "FORBIDDEN"),
+)
+async def retire_previous_key(request: web.Request) -> web.Response:
+    db = request.config_dict[DB]
+    async with db.connection() as conn:
+        product = await products.retire_previous_api_key(
+            conn, db.q, _product_id(request), request_actor(request)
+        )
     return ok(PRODUCT.dump(product.public()))
 
 
@@ -93,4 +112,5 @@ def routes() -> list[web.RouteDef]:
         web.put(r"/products/{id:\d{1,18}}/content-key", set_content_key),
         web.get(r"/products/{id:\d{1,18}}", get_product),
         web.post(r"/products/{id:\d{1,18}}/rotate-key", rotate_key),
+        web.post(r"/products/{id:\d{1,18}}/retire-previous-key", retire_previous_key),
     ]

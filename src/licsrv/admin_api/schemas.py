@@ -13,6 +13,10 @@ class ProductSchema(Schema):
     slug = fields.String()
     name = fields.String()
     api_key = fields.String()
+    previous_api_key = fields.String(
+        allow_none=True, metadata={"description": "the replaced key, still accepted until the time below"}
+    )
+    previous_api_key_expires_at = fields.DateTime(allow_none=True)
     heartbeat_interval = fields.Integer()
     session_timeout = fields.Integer()
     current_version = fields.String()
@@ -65,3 +69,14 @@ class ContentKeySchema(Schema):
         unknown = RAISE
 
     content_key = fields.String(required=True, allow_none=True, validate=_base64_key)
+
+
+class RotateKeySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    grace_days = fields.Integer(
+        load_default=30,
+        validate=validate.Range(min=0, max=365),
+        metadata={"description": "days the replaced key stays valid; 0 refuses it at once"},
+    )

@@ -7,13 +7,14 @@ import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import structlog
 
 from licsrv.db import Database, Queries
+from licsrv.domain import API_KEY_GRACE_DAYS
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.rate_limits import parse_rate_limits
@@ -21,6 +22,7 @@ from licsrv.services.rate_limits import parse_rate_limits
 log = structlog.get_logger(__name__)
 
 PRODUCTS_CHANNEL = "licsrv_products"
+MAX_API_KEY_GRACE_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class Product:
     rate_limits: dict
     content_key_enc: bytes | None
     require_signed_requests: bool
+    previous_api_key: str | None
+    previous_api_key_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -52,7 +56,13 @@ class Product:
         """What the management API shows: everything but secret material."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "content_key_enc"}
         data["has_content_key"] = self.content_key_enc is not None
+        if not self.previous_key_valid(datetime.now(UTC)):
+            data["previous_api_key"] = data["previous_api_key_expires_at"] = None
         return data
+
+    def previous_key_valid(self, now: datetime) -> bool:
+        expires = self.previous_api_key_expires_at
+        return self.previous_api_key is not None and expires is not None and expires > now
 
 
 def new_api_key() -> str:
@@ -70,12 +80,18 @@ class ProductCache:
         self._refresh = refresh
         self._also = also or []
         self._by_key: dict[str, Product] = {}
+        self._by_previous_key: dict[str, Product] = {}
         self._by_id: dict[int, Product] = {}
         self._task: asyncio.Task | None = None
         self._listener: asyncpg.Connection | None = None
 
     def by_api_key(self, api_key: str) -> Product | None:
-        return self._by_key.get(api_key)
+        product = self._by_key.get(api_key)
+        if product is None and self._by_previous_key:
+            product = self._by_previous_key.get(api_key)
+            if product is not None and not product.previous_key_valid(datetime.now(UTC)):
+                return None  # its grace period ran out since the last reload
+        return product
 
     def by_id(self, product_id: int) -> Product | None:
         return self._by_id.get(product_id)
@@ -87,6 +103,8 @@ class ProductCache:
         async with self._db.connection() as conn:
             products = [Product.from_row(row) for row in await self._db.q.list_products(conn)]
         self._by_key = {p.api_key: p for p in products}
+        now = datetime.now(UTC)
+        self._by_previous_key = {p.previous_api_key: p for p in products if p.previous_key_valid(now)}
         self._by_id = {p.id: p for p in products}
         for reload in self._also:
             await reload()
@@ -147,15 +165,56 @@ async def get_product(conn: asyncpg.Connection, queries: Queries, product_id: in
 
 
 async def rotate_api_key(
-    conn: asyncpg.Connection, queries: Queries, product_id: int, actor: Actor
+    conn: asyncpg.Connection,
+    queries: Queries,
+    product_id: int,
+    actor: Actor,
+    grace_days: int = API_KEY_GRACE_DAYS,
+    now: datetime | None = None,
 ) -> Product:
+    """A new API key at once; the one it replaces keeps working for `grace_days` (0: refused at once),
+    because it is compiled into every installed copy of the vendor's program."""
     if not actor.is_owner():
         raise ApiError("FORBIDDEN", "Only an owner rotates API keys.")
+    if not 0 <= grace_days <= MAX_API_KEY_GRACE_DAYS:
+        raise ApiError("VALIDATION_ERROR", f"grace_days must be between 0 and {MAX_API_KEY_GRACE_DAYS}.")
+    now = now or datetime.now(UTC)
+    async with conn.transaction():
+        row = await queries.lock_product(conn, id=product_id)
+        if row is None:
+            raise ApiError("NOT_FOUND", "The product was not found.")
+        previous, until = (row["api_key"], now + timedelta(days=grace_days)) if grace_days else (None, None)
+        await queries.set_product_api_key(
+            conn,
+            id=product_id,
+            api_key=new_api_key(),
+            previous_api_key=previous,
+            previous_api_key_expires_at=until,
+        )
+        await record_change(
+            conn,
+            queries,
+            actor,
+            "product.rotate_key",
+            "product",
+            product_id,
+            after={"previous_key_valid_until": until.isoformat() if until else None},
+        )
+        await queries.notify_products_changed(conn)
+        return Product.from_row(await queries.get_product(conn, id=product_id))
+
+
+async def retire_previous_api_key(
+    conn: asyncpg.Connection, queries: Queries, product_id: int, actor: Actor
+) -> Product:
+    """Ends the grace period of the replaced key now (an owner who knows it leaked)."""
+    if not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner retires API keys.")
     async with conn.transaction():
         if await queries.lock_product(conn, id=product_id) is None:
             raise ApiError("NOT_FOUND", "The product was not found.")
-        await queries.set_product_api_key(conn, id=product_id, api_key=new_api_key())
-        await record_change(conn, queries, actor, "product.rotate_key", "product", product_id)
+        await queries.retire_previous_api_key(conn, id=product_id)
+        await record_change(conn, queries, actor, "product.retire_previous_key", "product", product_id)
         await queries.notify_products_changed(conn)
         return Product.from_row(await queries.get_product(conn, id=product_id))
 

@@ -35,6 +35,7 @@ def create_admin_web_app() -> web.Application:
             web.get(r"/products/{id:\d{1,18}}", settings.product_page),
             web.post(r"/products/{id:\d{1,18}}", settings.product_update),
             web.post(r"/products/{id:\d{1,18}}/rotate", settings.product_rotate),
+            web.post(r"/products/{id:\d{1,18}}/retire-previous-key", settings.product_retire_previous_key),
             web.get("/tokens", settings.token_list),
             web.post("/tokens", settings.token_create),
             web.post(r"/tokens/{id:\d{1,18}}/revoke", settings.token_revoke),

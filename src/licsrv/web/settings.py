@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from licsrv.domain import API_KEY_GRACE_DAYS
 from licsrv.errors import ApiError
 from licsrv.services import admins, products, tokens
 from licsrv.state import DB
@@ -77,10 +78,31 @@ async def product_update(request: web.Request) -> web.Response:
 
 @requires("owner")
 async def product_rotate(request: web.Request) -> web.Response:
+    data = await form(request)
+    db = request.config_dict[DB]
+    try:
+        grace_days = int(data.get("grace_days") or API_KEY_GRACE_DAYS)
+        async with db.connection() as conn:
+            await products.rotate_api_key(
+                conn, db.q, int(request.match_info["id"]), actor_of(request), grace_days
+            )
+    except ValueError:
+        return await product_page(request, error="The grace period is a number of days.", status=400)
+    except ApiError as exc:
+        return await product_page(request, error=flash_error(exc), status=exc.status)
+    if grace_days:
+        message = f"A new API key is active; the old one keeps working for {grace_days} days."
+    else:
+        message = "A new API key is active; the old one is refused from now on."
+    return await product_page(request, message=message)
+
+
+@requires("owner")
+async def product_retire_previous_key(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
-        await products.rotate_api_key(conn, db.q, int(request.match_info["id"]), actor_of(request))
-    return await product_page(request, message="A new API key is active; the old one is refused from now on.")
+        await products.retire_previous_api_key(conn, db.q, int(request.match_info["id"]), actor_of(request))
+    return await product_page(request, message="The previous API key is refused from now on.")
 
 
 async def token_list(request: web.Request, **extra) -> web.Response:
