@@ -32,3 +32,6 @@ ANALYZE licenses, session_history;
 
 -- name: newest_license_id$
 SELECT max(id) FROM licenses;
+
+-- name: seeded_license_ids(row_limit)
+SELECT id FROM licenses WHERE notes = 'seeded' ORDER BY id LIMIT $1;

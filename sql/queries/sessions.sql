@@ -36,8 +36,8 @@ SELECT id, license_id, hardware_id, ip, client_version, started_at, last_heartbe
 FROM session_history WHERE id = $1;
 
 -- name: query_history(license_id, since, until, end_reason, before_started, before_id, row_limit)
-SELECT h.id, h.license_id, l.key AS license_key, l.customer_name, h.hardware_id, host(h.ip) AS ip,
-       h.client_version, h.started_at, h.last_heartbeat_at, h.ended_at, h.end_reason
+SELECT h.id, h.license_id, l.key AS license_key, l.customer_name, l.product_id, h.hardware_id,
+       host(h.ip) AS ip, h.client_version, h.started_at, h.last_heartbeat_at, h.ended_at, h.end_reason
 FROM session_history h
 JOIN licenses l ON l.id = h.license_id
 WHERE ($1::bigint IS NULL OR h.license_id = $1)

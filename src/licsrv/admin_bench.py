@@ -7,6 +7,7 @@ import secrets
 import statistics
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
@@ -14,9 +15,24 @@ from aiohttp import web
 from licsrv.app import create_app
 from licsrv.db import Queries, connect
 from licsrv.devstack.postgres import free_port
+from licsrv.live.batcher import Batcher
+from licsrv.live.client import make_redis
+from licsrv.live.sessions import LiveSessions
 from licsrv.services.admins import create_admin
 from licsrv.services.audit import CLI_ACTOR
+from licsrv.services.tokens import create_token
 from licsrv.settings import Settings
+
+DEFAULT_PRODUCT_ID = 1
+SEED_HISTORY_COLUMNS = (
+    "id",
+    "license_id",
+    "hardware_id",
+    "ip",
+    "client_version",
+    "started_at",
+    "last_heartbeat_at",
+)
 
 PAGES = {
     "dashboard": "/admin/",
@@ -32,6 +48,14 @@ PAGES = {
     "admins": "/admin/admins",
     "audit log": "/admin/audit",
     "security events": "/admin/security",
+}
+# The management API's listings, with a bearer token; `{sessions_cursor}` is the live listing's second page.
+API_PAGES = {
+    "API: live sessions (first page)": "/api/v1/admin/sessions",
+    "API: live sessions (second page)": "/api/v1/admin/sessions?cursor={sessions_cursor}",
+    "API: live sessions (one license)": "/api/v1/admin/sessions?license_id={license_id}",
+    "API: licenses (first page)": "/api/v1/admin/licenses",
+    "API: history (last 24 h)": "/api/v1/admin/history",
 }
 
 
@@ -49,20 +73,80 @@ async def seed(settings: Settings, licenses: int, history: int) -> tuple[int, in
     return made, rows, time.perf_counter() - started
 
 
+SEED_SESSION_TIMEOUT_S = 3600  # the seeded sessions outlive the measurement without heartbeats
+SEED_CHUNK = 5000
+
+
+async def seed_live_sessions(settings: Settings, sessions: int, licenses: int) -> tuple[int, float]:
+    """`sessions` live sessions spread evenly over the first `licenses` seeded licenses: Redis keys made
+    through the live layer (as starts make them) and their open history rows, as a busy vendor has."""
+    started = time.perf_counter()
+    conn = await connect(settings.database_url)
+    redis = make_redis(settings.redis_url, socket_timeout=30)
+    live = LiveSessions(redis, Batcher(redis), id_key=settings.secret_key.encode())
+    try:
+        queries = Queries.load(settings.sql_dir / "queries")
+        license_ids = [row["id"] for row in await queries.seeded_license_ids(conn, row_limit=licenses)]
+        if not license_ids:
+            raise RuntimeError("no seeded licenses: run `licsrv seed --licenses N` first")
+        owners = [license_ids[n % len(license_ids)] for n in range(sessions)]
+        now = datetime.now(UTC)
+        now_ms = int(now.timestamp() * 1000)
+        per_license = -(-sessions // len(license_ids))
+        for offset in range(0, sessions, SEED_CHUNK):
+            chunk = owners[offset : offset + SEED_CHUNK]
+            made = await asyncio.gather(
+                *(
+                    live.start(lid, per_license, "reject", SEED_SESSION_TIMEOUT_S, now_ms, DEFAULT_PRODUCT_ID)
+                    for lid in chunk
+                )
+            )
+            await conn.copy_records_to_table(
+                "session_history",
+                records=[
+                    (result.session_id, lid, f"hw-{lid}-{n % per_license}", "10.0.0.2", "2.0.0", now, now)
+                    for n, (lid, result) in enumerate(zip(chunk, made, strict=True), start=offset)
+                ],
+                columns=SEED_HISTORY_COLUMNS,
+            )
+        await queries.analyze_seeded(conn)
+    finally:
+        await conn.close()
+        await redis.aclose()
+    return sessions, time.perf_counter() - started
+
+
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1] if len(samples) >= 20 else max(samples)
 
 
+async def _sample(
+    http: aiohttp.ClientSession, url: str, count: int, headers: dict | None = None
+) -> list[float]:
+    samples = []
+    for _ in range(count):
+        begun = time.perf_counter()
+        async with http.get(url, headers=headers) as response:
+            await response.read()
+            if response.status != 200 or response.url.path == "/admin/login":
+                raise RuntimeError(f"{url} answered {response.status} at {response.url.path}")
+        samples.append((time.perf_counter() - begun) * 1000)
+    return samples
+
+
 async def measure(settings: Settings, requests_per_page: int) -> dict[str, tuple[float, float]]:
-    """{page: (p50 ms, p95 ms)} against an in-process server on a loopback port."""
+    """{page: (p50 ms, p95 ms)} of the admin pages and the management API listings, against an
+    in-process server on a loopback port."""
     conn = await connect(settings.database_url)
     username, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(16)
     try:
         queries = Queries.load(settings.sql_dir / "queries")
         await create_admin(conn, queries, username, password, "viewer", CLI_ACTOR)
+        _, token = await create_token(conn, queries, username, "viewer", CLI_ACTOR)
         license_id = await queries.newest_license_id(conn)
     finally:
         await conn.close()
+    bearer = {"Authorization": f"Bearer {token}"}
     port = free_port()
     runner = web.AppRunner(create_app(replace(settings, access_log=False)), access_log=None)
     await runner.setup()
@@ -79,15 +163,15 @@ async def measure(settings: Settings, requests_per_page: int) -> dict[str, tuple
             )
             month_ago = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() - 30 * 86400))
             for name, path in PAGES.items():
-                url = base + path.format(license_id=license_id, month_ago=month_ago)
-                samples = []
-                for _ in range(requests_per_page):
-                    begun = time.perf_counter()
-                    async with http.get(url) as response:
-                        await response.read()
-                        if response.status != 200 or response.url.path == "/admin/login":
-                            raise RuntimeError(f"{url} answered {response.status} at {response.url.path}")
-                    samples.append((time.perf_counter() - begun) * 1000)
+                samples = await _sample(
+                    http, base + path.format(license_id=license_id, month_ago=month_ago), requests_per_page
+                )
+                results[name] = (statistics.median(samples), p95(samples))
+            async with http.get(f"{base}/api/v1/admin/sessions", headers=bearer) as first:
+                sessions_cursor = (await first.json()).get("next_cursor") or ""
+            for name, path in API_PAGES.items():
+                url = base + path.format(license_id=license_id, sessions_cursor=sessions_cursor)
+                samples = await _sample(http, url, requests_per_page, bearer)
                 results[name] = (statistics.median(samples), p95(samples))
     finally:
         await runner.cleanup()
@@ -100,3 +184,7 @@ def run_seed(settings: Settings, licenses: int, history: int) -> tuple[int, int,
 
 def run_measure(settings: Settings, requests_per_page: int) -> dict[str, tuple[float, float]]:
     return asyncio.run(measure(settings, requests_per_page))
+
+
+def run_seed_live(settings: Settings, sessions: int, licenses: int) -> tuple[int, float]:
+    return asyncio.run(seed_live_sessions(settings, sessions, licenses))

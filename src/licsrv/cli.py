@@ -223,12 +223,24 @@ def bench(quick: bool, seconds: float, output_dir: str | None, profile: bool) ->
 @click.option(
     "--history", "history_count", type=click.IntRange(0, 100_000_000), default=1_000_000, show_default=True
 )
-def seed(license_count: int, history_count: int) -> None:
+@click.option(
+    "--live-sessions",
+    "live_count",
+    type=click.IntRange(0, 10_000_000),
+    default=0,
+    show_default=True,
+    help="live sessions (Redis keys + open history rows), spread evenly over the seeded licenses",
+)
+def seed(license_count: int, history_count: int, live_count: int) -> None:
     """Fill the database with synthetic licenses and session history (for measuring; never in production)."""
-    from licsrv.admin_bench import run_seed
+    from licsrv.admin_bench import run_seed, run_seed_live
 
-    made, rows, seconds = run_seed(_settings(), license_count, history_count)
+    settings = _settings()
+    made, rows, seconds = run_seed(settings, license_count, history_count)
     click.echo(f"seeded {made} licenses and {rows} history rows in {seconds:.1f} s")
+    if live_count:
+        live, seconds = run_seed_live(settings, live_count, license_count)
+        click.echo(f"seeded {live} live sessions over {license_count} licenses in {seconds:.1f} s")
 
 
 @main.command("bench-admin")

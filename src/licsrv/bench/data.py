@@ -60,6 +60,10 @@ async def prepare_licsrv(
         await conn.close()
 
 
+async def migrate_only(database_url: str, sql_dir: Path, secret_key: str) -> None:
+    await migrate(database_url, sql_dir, secret_key)
+
+
 def start_body(license_key: str) -> str:
     return orjson.dumps(
         {"license_key": license_key, "hardware_id": HARDWARE_ID, "client_version": CLIENT_VERSION}

@@ -49,6 +49,8 @@ ROW_SCALING = "licsrv 2 workers / 1 worker"
 ROW_STARTS = "session starts/s, 1 worker"
 ROW_MEMORY = "Redis bytes per live session at {count:,}"
 ROW_CARDS = "card keys: {count:,} generated"
+ROW_ADMIN = "admin at scale ({sessions:,} live sessions, {licenses:,} licenses): {page}"
+ROW_ADMIN_SEED = "admin at scale: seeding {sessions:,} live sessions over {licenses:,} licenses"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Config:
     rounds: int  # peaks are the best of this many interleaved rounds
     memory_counts: tuple[int, ...]
     cards: int
+    admin_scale: tuple[int, int, int] = (1_000_000, 200_000, 1_000_000)  # live sessions, licenses, history
+    admin_requests: int = 40
     wrk_threads: int = 1
 
     @classmethod
@@ -69,7 +73,7 @@ class Config:
 
     @classmethod
     def quick_mode(cls) -> Config:
-        return cls(True, 1.0, 16, 20, (0.5,), 1, (1_000,), 1_000)
+        return cls(True, 1.0, 16, 20, (0.5,), 1, (1_000,), 1_000, (2_000, 400, 2_000), 5)
 
 
 def _versions() -> dict[str, str]:
@@ -284,6 +288,28 @@ class Run:
         if 1_000_000 not in counts:
             self.results.add(ROW_MEMORY.format(count=1_000_000), n_a("full mode only"), "≤ 300 B at 1 M")
 
+    def admin_at_scale(self) -> None:
+        """Every admin page and management listing with a million live sessions, on a stack of its own."""
+        from licsrv.admin_bench import run_measure, run_seed, run_seed_live
+
+        sessions, licenses, history = self.config.admin_scale
+        stack = Stack().start()
+        try:
+            settings = Settings.from_env(stack.licsrv_env(0, 1))
+            asyncio.run(data.migrate_only(stack.database_url, settings.sql_dir, settings.secret_key))
+            run_seed(settings, licenses, history)
+            _, seconds = run_seed_live(settings, sessions, licenses)
+            self.results.add(ROW_ADMIN_SEED.format(sessions=sessions, licenses=licenses), f"{seconds:.0f} s")
+            for page, (p50, p95) in run_measure(settings, self.config.admin_requests).items():
+                self.results.add(
+                    ROW_ADMIN.format(sessions=sessions, licenses=licenses, page=page),
+                    f"p95 {p95:.1f} ms (p50 {p50:.1f})",
+                    "p95 ≤ 100 ms",
+                    p95 <= 100 if sessions >= 1_000_000 else None,
+                )
+        finally:
+            stack.stop()
+
     # -- the whole run ---------------------------------------------------------------------------------
 
     def run(self) -> Results:
@@ -313,6 +339,8 @@ class Run:
             if self.stack is not None:
                 self.stack.stop()
         self.memory()
+        sessions, licenses, _ = self.config.admin_scale
+        _attempt(results, [ROW_ADMIN_SEED.format(sessions=sessions, licenses=licenses)], self.admin_at_scale)
         results.notes += NOTES
         return results
 
@@ -355,6 +383,10 @@ NOTES = [
     "own.",
     "Card keys: wall time of `licsrv cards generate -n N -d 30 --out …` in a subprocess, interpreter start "
     "included.",
+    "Admin at scale: a stack of its own seeded with `licsrv seed --licenses L --history H --live-sessions S` "
+    "(live sessions made through the live layer with their open history rows), then `licsrv bench-admin`: "
+    "sequential requests over loopback HTTP to every admin page (a viewer's login) and to the management "
+    "API's listings (a viewer token), p50 and p95 of each.",
     "The machine is shared and wrk runs on the same cores as the servers, Redis and PostgreSQL: on 2 cores "
     "a second worker competes with wrk and Redis, so the 2-worker row is a floor, not the scaling of N "
     "workers on N free cores; the bare aiohttp ratio next to it shows what the machine allows.",

@@ -351,17 +351,10 @@ async def history(
             row_limit=limit,
         )
         page = [dict(row) for row in rows]
-        open_rows = [row for row in page if row["ended_at"] is None]
-        if open_rows:
-            product_ids = {
-                row["license_id"]: await deps.q.get_license_product_id(conn, id=row["license_id"])
-                for row in open_rows
-            }
+    open_rows = [row for row in page if row["ended_at"] is None]
     if not open_rows:
         return page
-    _, gone = await _sort_out(
-        deps, [{**row, "product_id": product_ids[row["license_id"]]} for row in open_rows], to_ms(now)
-    )
+    _, gone = await _sort_out(deps, open_rows, to_ms(now))
     await _close_gone(deps, gone)
     closed = {sid: (ended, timeout) for sid, ended, timeout in gone}
     for row in page:
