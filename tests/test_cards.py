@@ -7,7 +7,7 @@ import io
 import pytest
 
 from licsrv.services.audit import CLI_ACTOR
-from licsrv.services.cards import generate_batch
+from licsrv.services.cards import GENERATE_SLICE, generate_batch
 
 from factories import make_license, make_product
 
@@ -159,3 +159,24 @@ def test_cli_generates_a_batch_into_a_csv(settings, tmp_path):
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 500 and len({r["code"] for r in rows}) == 500
     assert all(len(r["code"]) == 32 and r["status"] == "new" for r in rows)
+
+
+async def test_a_large_batch_lets_the_event_loop_serve_others_while_it_is_made(conn, queries, product):
+    """A worker making 100 000 cards keeps answering heartbeats: generation yields slice by slice."""
+    turns = 0
+    done = asyncio.Event()
+
+    async def other_requests() -> None:
+        nonlocal turns
+        while not done.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_requests())
+    try:
+        _, codes = await generate_batch(conn, queries, product["id"], 100_000, 30, "large", CLI_ACTOR)
+    finally:
+        done.set()
+        await ticker
+    assert len(set(codes)) == 100_000
+    assert turns >= 100_000 // GENERATE_SLICE  # the loop ran others at least once per slice
