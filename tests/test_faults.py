@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import replace
@@ -107,3 +110,43 @@ async def test_heartbeats_go_on_while_postgres_is_down(aiohttp_client, settings,
     assert (await client.get("/ready")).status == 200
     response, _ = await heartbeat(client, headers, token)
     assert response.status == 200
+
+
+def _postgres_processes(postmaster: int) -> list[int]:
+    """The postmaster and its backends (children), from /proc."""
+    found = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    found.append(int(entry.name))
+    return found
+
+
+async def test_a_frozen_postgres_answers_starts_503_within_the_command_timeout(
+    aiohttp_client, settings, own_postgres, own_redis
+):
+    server, url = own_postgres
+    from licsrv.db import Queries, connect
+
+    # A Redis of its own too: this database's license ids start at 1 again.
+    frozen_settings = replace(settings, database_url=url, redis_url=own_redis.url, db_command_timeout=1.0)
+    client = await aiohttp_client(create_app(frozen_settings))
+    conn = await connect(url)
+    try:
+        headers, _, start_body = await start_session(client, conn, Queries.load(settings.sql_dir / "queries"))
+    finally:
+        await conn.close()
+    frozen = _postgres_processes(server.pid)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        response = await asyncio.wait_for(
+            client.post("/api/v1/sessions/start", json=start_body, headers=headers), timeout=8
+        )
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "SERVICE_UNAVAILABLE"

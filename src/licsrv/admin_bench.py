@@ -95,9 +95,13 @@ async def seed_live_sessions(settings: Settings, sessions: int, licenses: int) -
         per_license = -(-sessions // len(license_ids))
         for offset in range(0, sessions, SEED_CHUNK):
             chunk = owners[offset : offset + SEED_CHUNK]
+            # Each chunk starts a second apart, as real starts spread over time (ids begin with the second).
+            started_ms = now_ms - (sessions - offset) // SEED_CHUNK * 1000
             made = await asyncio.gather(
                 *(
-                    live.start(lid, per_license, "reject", SEED_SESSION_TIMEOUT_S, now_ms, DEFAULT_PRODUCT_ID)
+                    live.start(
+                        lid, per_license, "reject", SEED_SESSION_TIMEOUT_S, started_ms, DEFAULT_PRODUCT_ID
+                    )
                     for lid in chunk
                 )
             )

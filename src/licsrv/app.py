@@ -45,6 +45,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         max_size=settings.db_pool_max,
         lock_timeout=settings.db_lock_timeout,
         idle_in_transaction_timeout=settings.db_idle_in_transaction_timeout,
+        command_timeout=settings.db_command_timeout,
     )
     app[DB] = Database(pool, Queries.load(settings.sql_dir / "queries"), settings.db_acquire_timeout)
     yield

@@ -15,6 +15,7 @@ import asyncpg
 import click
 
 from licsrv.db import Queries, connect
+from licsrv.domain import ROLES
 from licsrv.errors import ApiError
 from licsrv.logs import setup_logging
 from licsrv.migrate import migrate as run_migrations
@@ -78,9 +79,7 @@ def migrate() -> None:
 @main.command("create-admin")
 @click.option("--username", required=True)
 @click.option("--password", default=None, help="Generated and printed when omitted.")
-@click.option(
-    "--role", type=click.Choice(["owner", "operator", "viewer"]), default="owner", show_default=True
-)
+@click.option("--role", type=click.Choice(ROLES), default="owner", show_default=True)
 def create_admin(username: str, password: str | None, role: str) -> None:
     """Create an admin user for the web UI."""
     from licsrv.services.admins import create_admin as create
@@ -100,9 +99,7 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.option("--name", required=True)
-@click.option(
-    "--role", type=click.Choice(["owner", "operator", "viewer"]), default="operator", show_default=True
-)
+@click.option("--role", type=click.Choice(ROLES), default="operator", show_default=True)
 def tokens_create(name: str, role: str) -> None:
     """Create a token; it is printed once and stored only as a hash."""
     from licsrv.services.tokens import create_token

@@ -53,6 +53,7 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 10
     db_acquire_timeout: float = 5.0
+    db_command_timeout: float = 5.0
     db_lock_timeout: float = 5.0
     db_idle_in_transaction_timeout: float = 15.0
     redis_max_connections: int = 50
@@ -86,6 +87,7 @@ class Settings:
             db_pool_min=int(env.get("LICSRV_DB_POOL_MIN", base.db_pool_min)),
             db_pool_max=int(env.get("LICSRV_DB_POOL_MAX", base.db_pool_max)),
             db_acquire_timeout=float(env.get("LICSRV_DB_ACQUIRE_TIMEOUT", base.db_acquire_timeout)),
+            db_command_timeout=float(env.get("LICSRV_DB_COMMAND_TIMEOUT", base.db_command_timeout)),
             db_lock_timeout=float(env.get("LICSRV_DB_LOCK_TIMEOUT", base.db_lock_timeout)),
             db_idle_in_transaction_timeout=float(
                 env.get("LICSRV_DB_IDLE_IN_TRANSACTION_TIMEOUT", base.db_idle_in_transaction_timeout)

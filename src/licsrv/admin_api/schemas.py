@@ -7,6 +7,8 @@ import binascii
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from licsrv.domain import VERSION_PATTERN, VERSION_RULE
+
 
 class ProductSchema(Schema):
     id = fields.Integer()
@@ -33,7 +35,7 @@ class ProductSchema(Schema):
     updated_at = fields.DateTime()
 
 
-VERSION = validate.Regexp(r"^[0-9A-Za-z.+-]{1,40}$", error="a version: up to 40 of 0-9 A-Z a-z . + -")
+VERSION = validate.Regexp(VERSION_PATTERN, error=f"a version: {VERSION_RULE}")
 
 
 class ProductUpdateSchema(Schema):

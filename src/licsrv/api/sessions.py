@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
 from licsrv.api.request_signing import check_request_signature
+from licsrv.domain import VERSION_PATTERN, VERSION_RULE
 from licsrv.envelope import Envelope, load_body, ok, read_json
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
@@ -19,7 +20,7 @@ from licsrv.state import CRYPTO, LIVE, PRODUCTS, deps_of
 
 TOKEN_LENGTH = validate.Length(min=8, max=200)
 HARDWARE_ID = validate.Length(min=1, max=200)
-VERSION = validate.Regexp(r"^[0-9A-Za-z.+-]{1,40}$", error="client_version: up to 40 of 0-9 A-Z a-z . + -")
+VERSION = validate.Regexp(VERSION_PATTERN, error=f"client_version: {VERSION_RULE}")
 
 
 class StartSchema(Schema):

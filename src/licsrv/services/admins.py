@@ -10,9 +10,9 @@ import secrets
 import asyncpg
 
 from licsrv.db import Queries
+from licsrv.domain import ROLES
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
-from licsrv.services.tokens import ROLES
 from licsrv.signing import hash_password
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

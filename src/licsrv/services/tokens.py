@@ -7,11 +7,11 @@ import secrets
 import asyncpg
 
 from licsrv.db import Queries
+from licsrv.domain import ROLES
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
 from licsrv.signing import token_hash
 
-ROLES = ("owner", "operator", "viewer")
 TOKEN_PREFIX = "lst_"
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from licsrv.domain import ROLE_RANK
 from licsrv.errors import ApiError
 from licsrv.web.session import ADMIN, CSRF, forbidden
 
-RANK = {"viewer": 0, "operator": 1, "owner": 2}
+RANK = ROLE_RANK
 
 
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
