@@ -16,7 +16,7 @@ async def summary_data(request: web.Request) -> dict:
     newest = (await sessions.live_sessions(deps, limit=5)).sessions
     return {
         **counts,
-        "live_sessions": await sessions.count_live(deps),
+        "live_sessions": str(await sessions.count_live(deps)),
         "newest": [
             {
                 "license_key": s["license_key"],
