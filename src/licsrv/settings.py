@@ -81,6 +81,7 @@ class Settings:
             redis_timeout=float(env.get("LICSRV_REDIS_TIMEOUT", base.redis_timeout)),
             db_pool_min=int(env.get("LICSRV_DB_POOL_MIN", base.db_pool_min)),
             db_pool_max=int(env.get("LICSRV_DB_POOL_MAX", base.db_pool_max)),
+            product_cache_refresh=float(env.get("LICSRV_PRODUCT_CACHE_REFRESH", base.product_cache_refresh)),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir
