@@ -29,7 +29,21 @@ from licsrv.services.session_control import RedisSessionControl
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
-from licsrv.state import CRYPTO, DB, KEYRING, LIVE, LIVE_CONTROL, PRODUCTS, RATE_LIMITER, REDIS, SETTINGS
+from licsrv.state import (
+    CRYPTO,
+    DB,
+    KEYRING,
+    LIVE,
+    LIVE_CONTROL,
+    PRODUCTS,
+    RATE_LIMITER,
+    REDIS,
+    SETTINGS,
+    WATCHDOG,
+)
+from licsrv.supervise import stop as stop_task
+from licsrv.supervise import supervise
+from licsrv.watchdog import Watchdog
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 from licsrv.web.csp import CurrentNonce
@@ -66,6 +80,17 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if isinstance(batcher, DirectBatcher):
         await batcher.close()
+
+
+async def watchdog_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    watchdog = Watchdog(
+        app[DB].pool, loop_block_limit=settings.loop_block_limit, pool_wedge_limit=settings.pool_wedge_limit
+    )
+    app[WATCHDOG] = watchdog
+    task = supervise("watchdog", watchdog.run)
+    yield
+    await stop_task(task)
 
 
 async def keyring_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -111,7 +136,7 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     templates.globals["csp_nonce"] = CurrentNonce()
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
+    app.cleanup_ctx.extend([database_ctx, watchdog_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx])
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())

@@ -53,6 +53,8 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 10
     product_cache_refresh: float = 60.0
+    loop_block_limit: float = 5.0
+    pool_wedge_limit: float = 30.0
     admin_idle_timeout: int = 1800
     admin_max_session_age: int = 12 * 3600
     login_max_failures: int = 5
@@ -82,6 +84,8 @@ class Settings:
             db_pool_min=int(env.get("LICSRV_DB_POOL_MIN", base.db_pool_min)),
             db_pool_max=int(env.get("LICSRV_DB_POOL_MAX", base.db_pool_max)),
             product_cache_refresh=float(env.get("LICSRV_PRODUCT_CACHE_REFRESH", base.product_cache_refresh)),
+            loop_block_limit=float(env.get("LICSRV_LOOP_BLOCK_LIMIT", base.loop_block_limit)),
+            pool_wedge_limit=float(env.get("LICSRV_POOL_WEDGE_LIMIT", base.pool_wedge_limit)),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir
