@@ -113,7 +113,10 @@ async def products_ctx(app: web.Application) -> AsyncIterator[None]:
         if keyring.adopt(fresh):
             log.info("signing_keys_reloaded", active=keyring.key_id)
 
-    cache = ProductCache(db, refresh=app[SETTINGS].product_cache_refresh, also=[reload_keyring])
+    settings = app[SETTINGS]
+    cache = ProductCache(
+        db, settings.database_url, refresh=settings.product_cache_refresh, also=[reload_keyring]
+    )
     await cache.start()
     app[PRODUCTS] = cache
     app[LIVE_CONTROL] = RedisSessionControl(app[DB], app[LIVE], cache)

@@ -68,9 +68,14 @@ class ProductCache:
     with what changed meanwhile."""
 
     def __init__(
-        self, db: Database, refresh: float = 60.0, also: list[Callable[[], Awaitable[None]]] | None = None
+        self,
+        db: Database,
+        dsn: str,
+        refresh: float = 60.0,
+        also: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self._db = db
+        self._dsn = dsn
         self._refresh = refresh
         self._also = also or []
         self._by_key: dict[str, Product] = {}
@@ -103,8 +108,9 @@ class ProductCache:
         self._task = None
 
     async def follow_changes(self) -> None:
-        """LISTENs on one pooled connection and reloads on each announcement (a burst makes one reload) and
-        every `refresh` seconds. Raises when the connection is lost, so its supervisor starts it again."""
+        """LISTENs on a connection of its own (outside the pool, which is for requests) and reloads on each
+        announcement (a burst makes one reload) and every `refresh` seconds. Raises when the connection is
+        lost, so its supervisor starts it again."""
         changed, lost = asyncio.Event(), asyncio.Event()
 
         def on_notify(*_: Any) -> None:
@@ -114,7 +120,7 @@ class ProductCache:
             lost.set()
             changed.set()
 
-        conn = await self._db.pool.acquire()
+        conn = await asyncpg.connect(self._dsn, timeout=LISTENER_CONNECT_TIMEOUT)
         try:
             conn.add_termination_listener(on_lost)
             await conn.add_listener(PRODUCTS_CHANNEL, on_notify)
@@ -127,16 +133,12 @@ class ProductCache:
                 changed.clear()
                 await self.reload()
         finally:
-            await self._release_listener(conn, on_notify, on_lost)
-
-    async def _release_listener(self, conn: Any, on_notify: Any, on_lost: Any) -> None:
-        with contextlib.suppress(Exception):
             conn.remove_termination_listener(on_lost)
-        if not conn.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.remove_listener(PRODUCTS_CHANNEL, on_notify), 1)
-        with contextlib.suppress(Exception):
-            await self._db.pool.release(conn, timeout=1)
+                await conn.close(timeout=1)
+
+
+LISTENER_CONNECT_TIMEOUT = 5.0
 
 
 async def list_products(conn: asyncpg.Connection, queries: Queries) -> list[Product]:
