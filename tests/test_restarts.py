@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +20,7 @@ import pytest
 
 from licsrv.app import create_app
 from licsrv.db import Queries, connect
-from licsrv.devstack.postgres import PostgresServer
+from licsrv.devstack.postgres import PostgresServer, free_port
 from licsrv.devstack.redis import RedisServer
 from licsrv.migrate import migrate
 from licsrv.services.audit import CLI_ACTOR
@@ -227,3 +231,139 @@ async def _holds(result: bool | Awaitable[bool]) -> bool:
 
 async def _status_is(client, path: str, status: int) -> bool:
     return (await client.get(path)).status == status
+
+
+class Server:
+    """A real `licsrv serve` process whose log lines are collected as they come."""
+
+    def __init__(self, settings, **env: str) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "LICSRV_DATABASE_URL": settings.database_url,
+            "LICSRV_REDIS_URL": settings.redis_url,
+            "LICSRV_SECRET_KEY": settings.secret_key,
+            "LICSRV_PORT": str(self.port),
+            "LICSRV_WORKERS": "1",
+            "LICSRV_ACCESS_LOG": "0",
+            **env,
+        }
+        self.lines: list[str] = []
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> Server:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "licsrv.cli",
+            "serve",
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        await until(self._answers, "licsrv serve to answer /health")
+        return self
+
+    async def _read(self) -> None:
+        while line := await self.process.stdout.readline():
+            self.lines.append(line.decode(errors="replace"))
+
+    async def _answers(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    def logged(self, event: str) -> bool:
+        return any(event in line for line in self.lines)
+
+    async def stop(self) -> int:
+        if self.process.returncode is None:
+            self.process.kill()
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        await self._reader
+        return code
+
+
+async def send(port: int, method: str, path: str, headers: dict, body: dict | None = None):
+    """One raw HTTP/1.1 request left in flight; the returned task reads its whole answer."""
+    data = json.dumps(body).encode() if body is not None else b""
+    head = f"{method} {path} HTTP/1.1\r\nHost: licsrv\r\nContent-Type: application/json\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head += f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode() + data)
+    await writer.drain()
+
+    async def answer() -> tuple[int, dict, dict]:
+        raw = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        head, _, payload = raw.decode().partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        fields = dict(line.split(": ", 1) for line in lines[1:])
+        return int(lines[0].split()[1]), fields, json.loads(payload)
+
+    return asyncio.create_task(answer())
+
+
+async def test_requests_in_flight_at_shutdown_that_need_the_pool_answer_503(settings, conn, queries):
+    product = dict(await queries.get_product(conn, id=1))
+    locked, other = await make_license(conn, queries, product), await make_license(conn, queries, product)
+    _, token = await create_token(conn, queries, "shutdown", "owner", CLI_ACTOR)
+    # One pooled connection and one second of grace: the activation holds the connection, waiting on a row
+    # lock that outlives the grace; the management call waits for the connection.
+    server = await Server(
+        settings,
+        LICSRV_DB_POOL_MIN="1",
+        LICSRV_DB_POOL_MAX="1",
+        LICSRV_SHUTDOWN_TIMEOUT="1",
+        LICSRV_POOL_WEDGE_LIMIT="0",
+        LICSRV_LOG_LEVEL="INFO",
+    ).start()
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licenses WHERE id = $1 FOR UPDATE", locked["id"])
+            activation = await send(
+                server.port,
+                "POST",
+                "/api/v1/licenses/activate",
+                {"X-API-Key": product["api_key"]},
+                {"license_key": locked["key"], "hardware_id": "hw-shutdown"},
+            )
+            await until(lambda: _waits_for_lock(conn), "the activation to wait on the license row lock")
+            extension = await send(
+                server.port,
+                "POST",
+                f"/api/v1/admin/licenses/{other['id']}/extend",
+                {"Authorization": f"Bearer {token}"},
+                {"days": 1},
+            )
+            await until(lambda: _pool_has_waiters(server.port), "the management call to wait for the pool")
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            answers = await asyncio.gather(activation, extension)
+            assert time.monotonic() - signalled < 1 + 2  # the grace, and the cut requests' 503s going out
+        for status, headers, body in answers:  # answered, not dropped, and never 500 "pool is closing"
+            assert status == 503, body
+            assert body["error"]["code"] == "SERVICE_UNAVAILABLE" and int(headers["Retry-After"]) >= 1
+        assert await asyncio.wait_for(server.process.wait(), 30) == 0
+    finally:
+        await server.stop()
+    assert server.logged("database_pool_terminated")
+    assert await conn.fetchval("SELECT count(*) FROM devices WHERE license_id = $1", locked["id"]) == 0
+    assert (
+        await conn.fetchval("SELECT expires_at FROM licenses WHERE id = $1", other["id"])
+        == other["expires_at"]
+    )
+
+
+async def _waits_for_lock(conn) -> bool:
+    return bool(await conn.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+
+
+async def _pool_has_waiters(port: int) -> bool:
+    status, _, body = await (await send(port, "GET", "/health", {}))
+    return status == 503 and "postgresql_pool" in body["failed"]

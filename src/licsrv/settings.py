@@ -55,6 +55,7 @@ class Settings:
     product_cache_refresh: float = 60.0
     loop_block_limit: float = 5.0
     pool_wedge_limit: float = 30.0
+    shutdown_timeout: float = 10.0
     admin_idle_timeout: int = 1800
     admin_max_session_age: int = 12 * 3600
     login_max_failures: int = 5
@@ -86,6 +87,7 @@ class Settings:
             product_cache_refresh=float(env.get("LICSRV_PRODUCT_CACHE_REFRESH", base.product_cache_refresh)),
             loop_block_limit=float(env.get("LICSRV_LOOP_BLOCK_LIMIT", base.loop_block_limit)),
             pool_wedge_limit=float(env.get("LICSRV_POOL_WEDGE_LIMIT", base.pool_wedge_limit)),
+            shutdown_timeout=float(env.get("LICSRV_SHUTDOWN_TIMEOUT", base.shutdown_timeout)),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir

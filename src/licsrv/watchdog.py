@@ -8,6 +8,15 @@ import asyncio
 import asyncpg
 
 
+def pool_usage(pool: asyncpg.Pool) -> tuple[int, int]:
+    """Connections in use and callers waiting for one. asyncpg keeps each free slot (connected or not) in a
+    queue, and its waiting callers are that queue's getters; it has no public call for either."""
+    queue = getattr(pool, "_queue", None)
+    if queue is None:
+        return 0, 0
+    return pool.get_max_size() - queue.qsize(), len(getattr(queue, "_getters", ()))
+
+
 class Watchdog:
     """Measures how late the event loop runs a timer (its lag) and how long the PostgreSQL pool has had no
     free connection while callers wait for one. A lag beyond `loop_block_limit` is reported for three limits'
@@ -41,10 +50,8 @@ class Watchdog:
             self._blocked_at, self._blocked_for = now, lag
 
     def _note_pool(self, now: float) -> None:
-        # asyncpg keeps free connections in a queue; callers waiting for one are that queue's getters.
-        queue = getattr(self._pool, "_queue", None)
-        exhausted = queue is not None and queue.qsize() == 0 and len(getattr(queue, "_getters", ())) > 0
-        if not exhausted:
+        in_use, waiting = pool_usage(self._pool)
+        if not (in_use == self._pool.get_max_size() and waiting):
             self._exhausted_since = None
         elif self._exhausted_since is None:
             self._exhausted_since = now
