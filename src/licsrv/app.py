@@ -105,6 +105,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def begin_draining(app: web.Application) -> None:
+    await app[PRODUCTS].stop()  # the cache keeps what it has; its reloads would only fail from now on
     app[POOL_DRAIN].begin()
 
 
