@@ -98,7 +98,10 @@ class HeartbeatLoad:
 
 
 async def test_settings_and_rotations_apply_after_postgres_and_redis_restarts(
-    aiohttp_client, settings, own_postgres, own_redis
+    own_postgres,
+    own_redis,
+    aiohttp_client,
+    settings,  # the servers outlive the app: it closes first
 ):
     pg, url = own_postgres
     queries = Queries.load(settings.sql_dir / "queries")

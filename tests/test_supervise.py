@@ -73,3 +73,19 @@ async def test_work_that_is_cancelled_while_waiting_is_not_restarted():
     await asyncio.wait_for(started.wait(), 5)
     await stop(task)
     assert task.cancelled()
+
+
+async def test_a_cancellation_turned_into_an_error_still_stops_the_task():
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise TimeoutError("a timeout racing the cancellation won") from None
+
+    task = supervise("swallowing", work, first_delay=0.001, max_delay=0.001)
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(stop(task), 5)
+    assert task.cancelled()

@@ -105,8 +105,10 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def begin_draining(app: web.Application) -> None:
-    await app[PRODUCTS].stop()  # the cache keeps what it has; its reloads would only fail from now on
-    app[POOL_DRAIN].begin()
+    if PRODUCTS in app:
+        await app[PRODUCTS].stop()  # the cache keeps what it has; its reloads would only fail from now on
+    if POOL_DRAIN in app:
+        app[POOL_DRAIN].begin()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +51,10 @@ async def _run(name: str, work: Work, backoff: Backoff) -> None:
         try:
             await work()
         except Exception as exc:  # anything but cancellation: the task must outlive its failures
+            if asyncio.current_task().cancelling():
+                # A cancellation turned into an error on its way out (asyncpg's connect timeout does that
+                # when the two race): the task was asked to stop, so it stops.
+                raise asyncio.CancelledError from exc
             failures += 1
             BACKGROUND_FAILURES.labels(name).inc()
             if time.monotonic() - started > backoff.cap:
@@ -70,10 +73,13 @@ async def _run(name: str, work: Work, backoff: Backoff) -> None:
         await asyncio.sleep(delay)
 
 
-async def stop(task: asyncio.Task | None) -> None:
-    """Cancels a supervised task and waits until it has cleaned up."""
+async def stop(task: asyncio.Task | None, within: float = 5.0) -> None:
+    """Cancels a supervised task and waits (a bounded time) until it has cleaned up."""
     if task is None or task.done():
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if not done:
+        log.error("background_task_did_not_stop", task=task.get_name(), within=within)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("background_task_failed_on_stop", task=task.get_name(), error=repr(task.exception()))
