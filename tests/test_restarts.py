@@ -261,7 +261,7 @@ async def test_requests_in_flight_at_shutdown_that_need_the_pool_answer_503(sett
             server.process.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             answers = await asyncio.gather(activation, extension)
-            assert time.monotonic() - signalled < 1 + 2  # the grace, and the cut requests' 503s going out
+            assert time.monotonic() - signalled < 6  # the 1 s grace, then 503s at once (not the 10 s timeout)
         for status, headers, body in answers:  # answered, not dropped, and never 500 "pool is closing"
             assert status == 503, body
             assert body["error"]["code"] == "SERVICE_UNAVAILABLE" and int(headers["Retry-After"]) >= 1
