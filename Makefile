@@ -5,15 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-all lint format install system-deps browser-deps bench-deps bench profile clean
+.PHONY: run test test-all lint format install system-deps browser-deps bench-deps nginx-deps bench profile clean
 
 run: install system-deps
 	$(BIN)/licsrv dev
 
-test: install system-deps browser-deps bench-deps lint
+test: install system-deps browser-deps bench-deps nginx-deps lint
 	$(BIN)/python -m pytest
 
-test-all: install system-deps browser-deps bench-deps
+test-all: install system-deps browser-deps bench-deps nginx-deps
 	$(BIN)/python -m pytest -m ""
 
 bench: install system-deps bench-deps
@@ -70,6 +70,15 @@ bench-deps:
 		echo "Installing wrk (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk || \
 		{ echo "wrk is missing and could not be installed: install the 'wrk' package as root."; exit 1; }; \
+	fi
+
+# The multi-instance test puts Debian's nginx, with deploy/nginx/licsrv.conf, in front of two licsrv instances;
+# it runs its own nginx on free loopback ports (Debian's package may also start its service on port 80).
+nginx-deps:
+	@if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then \
+		echo "Installing nginx (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx || \
+		{ echo "nginx is missing and could not be installed: install the 'nginx' package as root."; exit 1; }; \
 	fi
 
 clean:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
+import asyncpg
 import jinja2
 import structlog
 from aiohttp import web
@@ -29,12 +31,66 @@ from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
 from licsrv.settings import Settings
-from licsrv.state import CRYPTO, DB, DEPS, KEYRING, LIVE, PRODUCTS, RATE_LIMITER, REDIS, SETTINGS
+from licsrv.state import (
+    CRYPTO,
+    DB,
+    DEPS,
+    KEYRING,
+    LIVE,
+    PRODUCTS,
+    RATE_LIMITER,
+    REDIS,
+    SETTINGS,
+    WATCHDOG,
+)
+from licsrv.supervise import stop as stop_task
+from licsrv.supervise import supervise
+from licsrv.watchdog import Watchdog, pool_usage
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 from licsrv.web.csp import CurrentNonce
 
 log = structlog.get_logger(__name__)
+
+
+class PoolDrain:
+    """Closes the pool when the worker drains (SIGTERM): once no request holds or waits for a connection, or
+    at the latest after `within` seconds, when the connections still in use are cut so that their requests
+    answer 503 before the server gives up on them. A request needing a connection after that answers 503."""
+
+    def __init__(self, pool: asyncpg.Pool, within: float) -> None:
+        self._pool = pool
+        self._within = within
+        self._closing: asyncio.Task | None = None
+
+    def begin(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+
+    async def finish(self) -> None:
+        self.begin()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closing), self._within + 5)
+        except TimeoutError:
+            self._pool.terminate()
+
+    async def _close(self) -> None:
+        in_use, waiting = pool_usage(self._pool)
+        log.info("database_pool_draining", in_use=in_use, waiting=waiting)
+        for _ in range(max(1, round(self._within / DRAIN_POLL))):  # asyncpg signals no release to wait on
+            if not any(pool_usage(self._pool)):
+                break
+            await asyncio.sleep(DRAIN_POLL)
+        in_use, waiting = pool_usage(self._pool)
+        if in_use or waiting:
+            log.warning("database_pool_terminated", in_use=in_use, waiting=waiting)
+            self._pool.terminate()
+        else:
+            await self._pool.close()
+
+
+DRAIN_POLL = 0.02
+POOL_DRAIN = web.AppKey("pool_drain", PoolDrain)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -48,8 +104,16 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         command_timeout=settings.db_command_timeout,
     )
     app[DB] = Database(pool, Queries.load(settings.sql_dir / "queries"), settings.db_acquire_timeout)
+    app[POOL_DRAIN] = PoolDrain(pool, within=settings.shutdown_timeout)
     yield
-    await app[DB].close()
+    await app[POOL_DRAIN].finish()
+
+
+async def begin_draining(app: web.Application) -> None:
+    if PRODUCTS in app:
+        await app[PRODUCTS].stop()  # the cache keeps what it has; its reloads would only fail from now on
+    if POOL_DRAIN in app:
+        app[POOL_DRAIN].begin()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -77,6 +141,17 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         await batcher.close()
 
 
+async def watchdog_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    watchdog = Watchdog(
+        app[DB].pool, loop_block_limit=settings.loop_block_limit, pool_wedge_limit=settings.pool_wedge_limit
+    )
+    app[WATCHDOG] = watchdog
+    task = supervise("watchdog", watchdog.run)
+    yield
+    await stop_task(task)
+
+
 async def keyring_ctx(app: web.Application) -> AsyncIterator[None]:
     db = app[DB]
     async with db.connection() as conn:
@@ -97,7 +172,10 @@ async def products_ctx(app: web.Application) -> AsyncIterator[None]:
         if keyring.adopt(fresh):
             log.info("signing_keys_reloaded", active=keyring.key_id)
 
-    cache = ProductCache(db, refresh=app[SETTINGS].product_cache_refresh, also=[reload_keyring])
+    settings = app[SETTINGS]
+    cache = ProductCache(
+        db, settings.database_url, refresh=settings.product_cache_refresh, also=[reload_keyring]
+    )
     await cache.start()
     app[PRODUCTS] = cache
     yield
@@ -131,7 +209,10 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     templates.globals["csp_nonce"] = CurrentNonce()
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx])
+    app.on_shutdown.append(begin_draining)
+    app.cleanup_ctx.extend(
+        [database_ctx, watchdog_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx]
+    )
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())

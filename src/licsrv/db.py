@@ -119,7 +119,7 @@ async def connect(dsn: str) -> asyncpg.Connection:
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Nothing to undo on release: asyncpg itself rolls back a transaction left open and forgets listeners,
     and licsrv leaves no other session state on pooled connections (no SET, session advisory lock or open
-    cursor; the product cache's LISTEN is removed before its connection goes back). The default reset —
+    cursor; the product cache LISTENs on a connection of its own). The default reset —
     UNLISTEN, CLOSE ALL, RESET ALL, advisory unlock — would cost a round trip per checkout."""
 
 

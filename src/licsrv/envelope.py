@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from licsrv.errors import ApiError, service_unavailable
 from licsrv.live.errors import LiveUnavailable
 from licsrv.signing import Keyring, mac_signature_header
-from licsrv.state import JSON_BODY, KEYRING, NONCE
+from licsrv.state import DB, JSON_BODY, KEYRING, NONCE
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +132,8 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         return service_unavailable("database", retry_after=1)
     if isinstance(exc, asyncpg.PostgresConnectionError | OSError | asyncio.TimeoutError):
         return service_unavailable("database")
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError) and _pool_closing(request):
+        return service_unavailable("database")  # the worker is shutting down: the client retries elsewhere
     if isinstance(exc, asyncpg.TransactionRollbackError):
         # A deadlock or serialization failure rolled the whole transaction back: nothing was written.
         log.warning("transaction_rolled_back", path=request.path, error=str(exc).splitlines()[0])
@@ -140,6 +142,11 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         return ApiError("VALIDATION_ERROR", "A value is out of range.")
     log.exception("unhandled_error", path=request.path)
     return ApiError("INTERNAL_ERROR")
+
+
+def _pool_closing(request: web.Request) -> bool:
+    db = request.config_dict.get(DB)
+    return db is not None and db.pool.is_closing()
 
 
 def signs_responses(path: str) -> bool:

@@ -8,10 +8,15 @@ from aiohttp import web
 
 from licsrv.live.client import ping
 from licsrv.metrics import BACKEND_ERRORS, metrics_handler
-from licsrv.state import DB, REDIS, SETTINGS
+from licsrv.state import DB, REDIS, SETTINGS, WATCHDOG
 
 
 async def health(request: web.Request) -> web.Response:
+    """Liveness: 503 when this worker is wedged (its loop blocked, or its pool exhausted for too long)."""
+    watchdog = request.app.get(WATCHDOG)
+    failed = watchdog.problems() if watchdog is not None else {}
+    if failed:
+        return web.json_response({"status": "unhealthy", "failed": failed}, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -18,8 +18,6 @@ from licsrv.app import create_app
 from licsrv.logs import setup_logging
 from licsrv.settings import Settings
 
-SHUTDOWN_TIMEOUT = 10.0
-
 
 def install_uvloop() -> None:
     try:
@@ -38,6 +36,7 @@ async def _tune_gc(app: web.Application) -> None:
 
 
 GC_THRESHOLD = 50_000
+ANSWER_GRACE = 2.0
 
 
 def run_worker(settings: Settings, reuse_port: bool = False) -> None:
@@ -50,7 +49,9 @@ def run_worker(settings: Settings, reuse_port: bool = False) -> None:
 
 
 async def _serve_app(app: web.Application, settings: Settings, reuse_port: bool) -> None:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    # The app cuts the database connections still in use after `shutdown_timeout` (their requests answer
+    # 503); aiohttp waits a little longer, so that those answers go out before it cancels the handlers.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout + ANSWER_GRACE)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

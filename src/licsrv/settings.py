@@ -58,6 +58,9 @@ class Settings:
     db_idle_in_transaction_timeout: float = 15.0
     redis_max_connections: int = 50
     product_cache_refresh: float = 60.0
+    loop_block_limit: float = 5.0
+    pool_wedge_limit: float = 30.0
+    shutdown_timeout: float = 10.0
     admin_idle_timeout: int = 1800
     admin_max_session_age: int = 12 * 3600
     login_max_failures: int = 5
@@ -93,6 +96,10 @@ class Settings:
                 env.get("LICSRV_DB_IDLE_IN_TRANSACTION_TIMEOUT", base.db_idle_in_transaction_timeout)
             ),
             redis_max_connections=int(env.get("LICSRV_REDIS_MAX_CONNECTIONS", base.redis_max_connections)),
+            product_cache_refresh=float(env.get("LICSRV_PRODUCT_CACHE_REFRESH", base.product_cache_refresh)),
+            loop_block_limit=float(env.get("LICSRV_LOOP_BLOCK_LIMIT", base.loop_block_limit)),
+            pool_wedge_limit=float(env.get("LICSRV_POOL_WEDGE_LIMIT", base.pool_wedge_limit)),
+            shutdown_timeout=float(env.get("LICSRV_SHUTDOWN_TIMEOUT", base.shutdown_timeout)),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir

@@ -13,6 +13,7 @@ from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.settings import Settings
 from licsrv.signing import Keyring
+from licsrv.watchdog import Watchdog
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -23,6 +24,7 @@ LIVE = web.AppKey("live", LiveSessions)
 CRYPTO = web.AppKey("crypto", SessionCrypto)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 DEPS = web.AppKey("deps", Deps)
+WATCHDOG = web.AppKey("watchdog", Watchdog)
 
 # Per-request values set by middlewares.
 REQUEST_ID = web.RequestKey("request_id", str)

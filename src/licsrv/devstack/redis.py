@@ -53,6 +53,13 @@ class RedisServer:
         self.stop()
         raise RuntimeError("redis-server did not start")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill: no save, no goodbye to clients. `start` brings it back."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()

@@ -195,7 +195,7 @@ class DirectBatcher:
                         )
                     else:
                         future.set_result(reply)
-        except (OSError, ConnectionError, IndexError) as exc:
+        except Exception as exc:  # whatever ends the reader ends the connection: the next call opens one
             self._fail(LiveUnavailable(str(exc) or type(exc).__name__), writer)
         except asyncio.CancelledError:
             self._fail(LiveUnavailable("the live store is shutting down"), writer)

@@ -18,6 +18,8 @@ from licsrv.domain import API_KEY_GRACE_DAYS
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.rate_limits import parse_rate_limits
+from licsrv.supervise import stop as stop_task
+from licsrv.supervise import supervise
 
 log = structlog.get_logger(__name__)
 
@@ -71,19 +73,25 @@ def new_api_key() -> str:
 
 class ProductCache:
     """All products by API key, reloaded on NOTIFY from any instance and every `refresh` seconds; `also`
-    are further reloads that ride on the same signal (the signing keyring)."""
+    are further reloads that ride on the same signal (the signing keyring). The listener is supervised: when
+    PostgreSQL goes away it is restarted with backoff and, once connected again, reloads at once to catch up
+    with what changed meanwhile."""
 
     def __init__(
-        self, db: Database, refresh: float = 60.0, also: list[Callable[[], Awaitable[None]]] | None = None
+        self,
+        db: Database,
+        dsn: str,
+        refresh: float = 60.0,
+        also: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self._db = db
+        self._dsn = dsn
         self._refresh = refresh
         self._also = also or []
         self._by_key: dict[str, Product] = {}
         self._by_previous_key: dict[str, Product] = {}
         self._by_id: dict[int, Product] = {}
         self._task: asyncio.Task | None = None
-        self._listener: asyncpg.Connection | None = None
 
     def by_api_key(self, api_key: str) -> Product | None:
         product = self._by_key.get(api_key)
@@ -111,46 +119,44 @@ class ProductCache:
 
     async def start(self) -> None:
         await self.reload()
-        self._task = asyncio.create_task(self._keep_fresh())
+        self._task = supervise("product_cache", self.follow_changes, max_delay=min(10.0, self._refresh))
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._release_listener()
+        await stop_task(self._task)
+        self._task = None
 
-    def _on_notify(self, *_: Any) -> None:
-        asyncio.get_running_loop().create_task(self._safe_reload())
+    async def follow_changes(self) -> None:
+        """LISTENs on a connection of its own (outside the pool, which is for requests) and reloads on each
+        announcement (a burst makes one reload) and every `refresh` seconds. Raises when the connection is
+        lost, so its supervisor starts it again."""
+        changed, lost = asyncio.Event(), asyncio.Event()
 
-    async def _safe_reload(self) -> None:
+        def on_notify(*_: Any) -> None:
+            changed.set()
+
+        def on_lost(*_: Any) -> None:
+            lost.set()
+            changed.set()
+
+        conn = await asyncpg.connect(self._dsn, timeout=LISTENER_CONNECT_TIMEOUT)
         try:
-            await self.reload()
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            log.warning("product_cache_reload_failed", error=str(exc))
-
-    async def _keep_fresh(self) -> None:
-        # PostgreSQL may be away for a while: the cache keeps serving what it has and catches up.
-        while True:
-            try:
-                if self._listener is None or self._listener.is_closed():
-                    await self._release_listener()
-                    self._listener = await self._db.pool.acquire()
-                    await self._listener.add_listener(PRODUCTS_CHANNEL, self._on_notify)
-                    await self.reload()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("product_cache_listen_failed", error=str(exc))
-                await self._release_listener()
-            await asyncio.sleep(self._refresh)
-            await self._safe_reload()
-
-    async def _release_listener(self) -> None:
-        if self._listener is not None:
+            conn.add_termination_listener(on_lost)
+            await conn.add_listener(PRODUCTS_CHANNEL, on_notify)
+            await self.reload()  # whatever changed before LISTEN took effect
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self._refresh)
+                if lost.is_set() or conn.is_closed():
+                    raise ConnectionError("the connection listening for product changes was lost")
+                changed.clear()
+                await self.reload()
+        finally:
+            conn.remove_termination_listener(on_lost)
             with contextlib.suppress(Exception):
-                await self._listener.remove_listener(PRODUCTS_CHANNEL, self._on_notify)
-            with contextlib.suppress(Exception):
-                await self._db.pool.release(self._listener, timeout=1)
-            self._listener = None
+                await conn.close(timeout=1)
+
+
+LISTENER_CONNECT_TIMEOUT = 5.0
 
 
 async def list_products(conn: asyncpg.Connection, queries: Queries) -> list[Product]:
