@@ -1,5 +1,5 @@
-"""Admin web sessions in Redis (a random id in an HttpOnly, SameSite=Strict cookie), login lockout counters,
-and the middleware that authenticates every /admin request and checks the CSRF token of every POST.
+"""Admin web sessions in Redis (a random id in an HttpOnly, SameSite=Strict cookie), and the middleware
+that authenticates every /admin request and checks the CSRF token of every POST.
 """
 
 from __future__ import annotations
@@ -105,31 +105,6 @@ async def _still_valid(request: web.Request, session: dict[str, Any]) -> dict[st
 def actor_of(request: web.Request) -> Actor:
     admin = request[ADMIN]
     return Actor(name=admin["username"], role=admin["role"], ip=get_client_ip(request))
-
-
-class Lockout:
-    """Failed logins counted per username and per IP; 5 failures lock both for 15 minutes (configurable)."""
-
-    def __init__(self, request: web.Request) -> None:
-        self._redis = request.config_dict[REDIS]
-        self._settings = request.config_dict[SETTINGS]
-
-    def _keys(self, username: str, ip: str | None) -> list[str]:
-        return [f"lf:u:{username.lower()[:64]}", f"lf:ip:{ip or '-'}"]
-
-    async def locked(self, username: str, ip: str | None) -> bool:
-        counts = await self._redis.mget(self._keys(username, ip))
-        return any(int(count or 0) >= self._settings.login_max_failures for count in counts)
-
-    async def failed(self, username: str, ip: str | None) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key in self._keys(username, ip):
-            pipe.incr(key)
-            pipe.expire(key, self._settings.login_lockout_seconds)
-        await pipe.execute()
-
-    async def succeeded(self, username: str) -> None:
-        await self._redis.delete(f"lf:u:{username.lower()[:64]}")
 
 
 def error_page(request: web.Request, error: ApiError) -> web.Response:
