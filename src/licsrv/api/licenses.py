@@ -8,6 +8,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
+from licsrv.api.rules import client_call
 from licsrv.envelope import load_body, ok
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
@@ -60,6 +61,7 @@ class LicenseAnswerSchema(Schema):
 ANSWER = LicenseAnswerSchema()
 
 
+@client_call("activate")
 @documented(
     "Activate a device on a license (uses a slot; idempotent)",
     tag="licenses",
@@ -90,6 +92,7 @@ async def activate(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@client_call("validate")
 @documented(
     "Is the license valid on this device?",
     tag="licenses",
@@ -114,6 +117,7 @@ async def validate_license(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@client_call("deactivate")
 @documented(
     "Free this device's slot and end its sessions",
     tag="licenses",
@@ -136,6 +140,7 @@ async def deactivate(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@client_call("redeem")
 @documented(
     "Redeem a card key (new license, same license again, or recharge)",
     tag="cards",
