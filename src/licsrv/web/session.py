@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import orjson
 from aiohttp import web
 
-from licsrv.envelope import Handler
+from licsrv.envelope import Handler, as_api_error
 from licsrv.errors import ApiError
 from licsrv.live.batcher import UNAVAILABLE
 from licsrv.middlewares import get_client_ip
@@ -111,7 +111,7 @@ def error_page(request: web.Request, error: ApiError) -> web.Response:
     context = {
         "admin": request.get(ADMIN),
         "csrf": request[CSRF],
-        "error": error.message,
+        "error": error.in_words(),
         "path": request.path,
     }
     return aiohttp_jinja2.render_template("admin/error.html", request, context, status=error.status)
@@ -154,8 +154,10 @@ async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.S
         raise forbidden(request, "the form's CSRF token is missing or wrong; reload the page and try again.")
     try:
         response = await handler(request)
-    except ApiError as exc:  # a refusal the page did not handle itself, e.g. an unknown id in the URL
-        response = error_page(request, exc)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a refusal the page did not handle itself: the API's code and words, as a page
+        response = error_page(request, as_api_error(exc, request))
     if (
         admin is None
         and request.cookies.get(ANON_CSRF_COOKIE) != request[CSRF]
