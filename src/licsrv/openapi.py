@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -182,9 +183,28 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(cache)
 
 
-def setup_openapi(app: web.Application) -> None:
-    from swagger_ui import api_doc
+OPENAPI_PATH = "/api/openapi.json"
+DOCS_PATH = "/api/docs"
 
+
+def setup_openapi(app: web.Application) -> None:
     app[OPENAPI_DOC] = {}  # filled on the first request, once every route is registered
-    app.router.add_get("/api/openapi.json", openapi_json)
-    api_doc(app, config_url="/api/openapi.json", url_prefix="/api/docs", title="licsrv API")
+    app.router.add_get(OPENAPI_PATH, openapi_json)
+    _setup_docs_page(app)
+
+
+def _setup_docs_page(app: web.Application) -> None:
+    """Swagger UI from swagger-ui-py's bundled assets; the browser loads the document from OPENAPI_PATH
+    (the same in-memory document), so the server never fetches anything from itself."""
+    from swagger_ui.core import ApplicationDocument
+
+    doc = ApplicationDocument(app, config_rel_url=OPENAPI_PATH, url_prefix=DOCS_PATH, title="licsrv API")
+    doc.parameters["url"] = orjson.dumps(OPENAPI_PATH).decode()
+    html = doc.doc_html
+
+    async def docs_page(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app.router.add_get(DOCS_PATH, docs_page)
+    app.router.add_get(DOCS_PATH + "/", docs_page)
+    app.router.add_static(DOCS_PATH + "/static", doc.static_dir)
