@@ -31,6 +31,7 @@ def documented(
     status: int = 200,
     errors: tuple[str, ...] = (),
     content_type: str = "application/json",
+    legacy: bool = False,
 ) -> Callable:
     def mark(handler: Callable) -> Callable:
         handler.__openapi__ = {  # type: ignore[attr-defined]
@@ -42,6 +43,7 @@ def documented(
             "status": status,
             "errors": errors,
             "content_type": content_type,
+            "legacy": legacy,
         }
         return handler
 
@@ -50,15 +52,60 @@ def documented(
 
 def api_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
     """(method, full path, handler) of every route, sub-apps included (their routes carry the prefix)."""
+    for method, path, handler, _ in _routes(app):
+        yield method, path, handler
+
+
+def _routes(app: web.Application) -> Iterator[tuple[str, str, Any, dict[str, str]]]:
+    """As api_routes, with each path parameter's pattern."""
     for resource in app.router.resources():
         sub_app = getattr(resource, "_app", None)
         if isinstance(resource, web.PrefixedSubAppResource) and sub_app is not None:
-            yield from api_routes(sub_app)
+            yield from _routes(sub_app)
             continue
+        pattern = resource.get_info().get("pattern")
+        patterns = dict(_GROUP.findall(pattern.pattern)) if pattern is not None else {}
         for route in resource:
             if route.method in ("HEAD", "OPTIONS"):
                 continue
-            yield route.method, _PARAM.sub(r"{\1}", resource.canonical), route.handler
+            yield route.method, _PARAM.sub(r"{\1}", resource.canonical), route.handler, patterns
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>((?:[^()\\]|\\.)*)\)")
+_DIGITS = re.compile(r"^\\d\{1,(\d+)\}$")
+
+
+def _path_parameters(path: str, patterns: dict[str, str]) -> list[dict]:
+    """Path parameters typed from the route's pattern: ids are integers, other patterns strings that match."""
+    parameters = []
+    for name in _PARAM.findall(path):
+        pattern = patterns.get(name, "")
+        schema: dict[str, Any] = {"type": "string"}
+        if digits := _DIGITS.match(pattern):
+            schema = {"type": "integer", "minimum": 0, "maximum": 10 ** int(digits[1]) - 1}
+        elif pattern:
+            schema["pattern"] = f"^(?:{pattern})$"
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return parameters
+
+
+def _refusals(path: str, handler: Any, meta: dict) -> tuple[str, ...]:
+    """The refusals every route of its kind may answer besides its own: from the declared client rules
+    (licsrv.api.rules), the bearer check, the body and the path parameters."""
+    codes = ["VALIDATION_ERROR"]
+    rules = getattr(handler, "__client_rules__", None)
+    if rules is not None and not rules.public:
+        codes += ["INVALID_API_KEY", "BAD_SIGNATURE", "SERVICE_UNAVAILABLE"]
+        codes += ["REPLAYED_REQUEST"] if rules.signable else []
+        codes += ["RATE_LIMITED"] if rules.group else []
+    if path.startswith("/api/v1/admin"):
+        codes += ["UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "SERVICE_UNAVAILABLE"]
+        codes += ["UNKNOWN_REFERENCE"] if meta["body"] is not None else []
+    if meta["body"] is not None:
+        codes.append("PAYLOAD_TOO_LARGE")
+    if "{" in path:
+        codes.append("NOT_FOUND")
+    return tuple(codes)
 
 
 def _security(path: str) -> list[dict]:
@@ -69,8 +116,14 @@ def _security(path: str) -> list[dict]:
     return []
 
 
-def _envelope(schema_name: str | None) -> dict:
-    data = {"$ref": f"#/components/schemas/{schema_name}"} if schema_name else {"type": "object"}
+def _many(schema: Any) -> bool:
+    return isinstance(schema, Schema) and schema.many
+
+
+def _envelope(schema_name: str | None, many: bool = False) -> dict:
+    data: dict = {"$ref": f"#/components/schemas/{schema_name}"} if schema_name else {"type": "object"}
+    if many:
+        data = {"type": "array", "items": data}
     return {
         "type": "object",
         "properties": {
@@ -115,6 +168,26 @@ def build_spec(app: web.Application) -> dict:
             },
         },
     )
+    spec.components.schema(
+        "LegacySuccess",
+        {
+            "type": "object",
+            "required": ["success"],
+            "properties": {"success": {"type": "boolean", "enum": [True]}},
+        },
+    )
+    spec.components.schema(
+        "LegacyError",
+        {
+            "type": "object",
+            "required": ["success", "error", "code"],
+            "properties": {
+                "success": {"type": "boolean", "enum": [False]},
+                "error": {"type": "string"},
+                "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+            },
+        },
+    )
     seen: set[str] = set()
 
     def ref(schema: Any) -> str | None:
@@ -128,7 +201,7 @@ def build_spec(app: web.Application) -> dict:
         return name
 
     paths: dict[str, dict] = {}
-    for method, path, handler in api_routes(app):
+    for method, path, handler, patterns in _routes(app):
         meta = getattr(handler, "__openapi__", None)
         if meta is None or not path.startswith("/api/"):
             continue
@@ -137,10 +210,7 @@ def build_spec(app: web.Application) -> dict:
             "tags": [meta["tag"]],
             "security": _security(path),
         }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(path)
-        ]
+        parameters = _path_parameters(path, patterns)
         if meta["query"] is not None:
             parameters.append({"in": "query", "schema": meta["query"]})
         if parameters:
@@ -152,18 +222,18 @@ def build_spec(app: web.Application) -> dict:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{ref(meta['body'])}"}}
                 },
             }
-        if meta["content_type"] == "application/json":
-            content = {"application/json": {"schema": _envelope(ref(meta["answer"]))}}
+        error = "#/components/schemas/LegacyError" if meta["legacy"] else "#/components/schemas/Error"
+        if meta["legacy"]:
+            content = {"application/json": {"schema": {"$ref": "#/components/schemas/LegacySuccess"}}}
+        elif meta["content_type"] == "application/json":
+            content = {"application/json": {"schema": _envelope(ref(meta["answer"]), _many(meta["answer"]))}}
         else:
             content = {meta["content_type"]: {"schema": {"type": "string"}}}
         operation["responses"] = {str(meta["status"]): {"description": "success", "content": content}}
-        for code in ("VALIDATION_ERROR", *meta["errors"]):
+        for code in dict.fromkeys((*_refusals(path, handler, meta), *meta["errors"])):
             response = operation["responses"].setdefault(
                 str(STATUS_BY_CODE[code]),
-                {
-                    "description": "",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
+                {"description": "", "content": {"application/json": {"schema": {"$ref": error}}}},
             )
             response["description"] = " ".join(filter(None, (response["description"], code)))
         paths.setdefault(path, {})[method.lower()] = operation

@@ -22,7 +22,7 @@ KEYS_SCHEMA = PublicKeySchema(many=True)
 
 
 @client_call(public=True)
-@documented("Public keys that verify signed answers", tag="client", answer=PublicKeySchema)
+@documented("Public keys that verify signed answers", tag="client", answer=PublicKeySchema(many=True))
 async def list_keys(request: web.Request) -> web.Response:
     return ok(KEYS_SCHEMA.dump(request.config_dict[KEYRING].published))
 

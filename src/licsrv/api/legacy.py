@@ -80,6 +80,7 @@ async def _body(request: web.Request, schema: Schema) -> dict:
 @documented(
     "Legacy: start a session (older server's fields)",
     tag="legacy",
+    legacy=True,
     body=LegacyStartSchema,
     errors=("SESSION_LIMIT_REACHED", "LICENSE_NOT_FOUND", "VERSION_TOO_OLD"),
 )
@@ -114,6 +115,7 @@ async def session_start(request: web.Request) -> web.Response:
 @documented(
     "Legacy: heartbeat",
     tag="legacy",
+    legacy=True,
     body=LegacyHeartbeatSchema,
     errors=("SESSION_EXPIRED", "SESSION_TERMINATED"),
 )
@@ -127,7 +129,13 @@ async def session_heartbeat(request: web.Request) -> web.Response:
 
 
 @client_call("end")
-@documented("Legacy: end a session", tag="legacy", body=LegacyHeartbeatSchema, errors=("SESSION_EXPIRED",))
+@documented(
+    "Legacy: end a session",
+    tag="legacy",
+    legacy=True,
+    body=LegacyHeartbeatSchema,
+    errors=("SESSION_EXPIRED",),
+)
 async def session_end(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
     await sessions.end_session(
@@ -144,6 +152,7 @@ async def session_end(request: web.Request) -> web.Response:
 @documented(
     "Legacy: verify a license",
     tag="legacy",
+    legacy=True,
     body=LegacyLicenseSchema,
     errors=("LICENSE_NOT_FOUND", "DEVICE_NOT_ACTIVATED", "HARDWARE_MISMATCH"),
 )
@@ -166,6 +175,7 @@ async def verify(request: web.Request) -> web.Response:
 @documented(
     "Legacy: activate a device",
     tag="legacy",
+    legacy=True,
     body=LegacyActivateSchema,
     errors=("LICENSE_NOT_FOUND", "DEVICE_LIMIT_REACHED"),
 )
