@@ -76,3 +76,20 @@ async def test_download_url_is_http_or_https_only(client, conn, admin_headers, u
     for good in ("https://example.com/app.exe", "http://10.0.0.1:8080/dl", ""):
         response = await client.patch(path, json={"download_url": good}, headers=admin_headers)
         assert response.status == 200
+
+
+async def test_expiry_outside_sane_years_is_refused_and_extending_never_overflows(
+    client, conn, admin_headers
+):
+    for moment in ("0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"):
+        response = await client.post(LICENSES, json={"expires_at": moment}, headers=admin_headers)
+        assert response.status == 400, moment
+    created = await client.post(LICENSES, json={"expires_at": "2999-12-01T00:00:00Z"}, headers=admin_headers)
+    license_id = (await created.json())["data"]["id"]
+    statuses = set()
+    for _ in range(75):  # 75 × 100 years: far past what a date can hold
+        extend = await client.post(
+            f"{LICENSES}/{license_id}/extend", json={"days": 36500}, headers=admin_headers
+        )
+        statuses.add(extend.status)
+    assert statuses <= {200, 400} and 400 in statuses

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 MAX_FEATURES = 100
 MAX_NAME_LENGTH = 64
 MAX_TEXT_LENGTH = 200
 MAX_FORM_JSON_BYTES = 64 * 1024
+
+
+# Moments a license may name: PostgreSQL keeps years 4713 BC to 294276 AD, Python and JSON clients do not;
+# anything outside these years is a typo or a probe.
+MOMENT = validate.Range(
+    min=datetime(1970, 1, 1, tzinfo=UTC),
+    max=datetime(3000, 1, 1, tzinfo=UTC),
+    error="a time between 1970 and 3000.",
+)
 
 
 def check_features(value: Any) -> dict[str, bool | int | float | str]:

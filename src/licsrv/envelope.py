@@ -127,8 +127,12 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         # A deadlock or serialization failure rolled the whole transaction back: nothing was written.
         log.warning("transaction_rolled_back", path=request.path, error=str(exc).splitlines()[0])
         return service_unavailable("database", retry_after=1)
+    if isinstance(exc, OverflowError):  # e.g. a date extended past year 9999
+        return ApiError("VALIDATION_ERROR", "A value is out of range.")
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
-        log.warning("refused_by_database", path=request.path, error=str(exc), detail=exc.detail)
+        log.warning(
+            "refused_by_database", path=request.path, error=str(exc).splitlines()[0], detail=exc.detail
+        )
         return refused_by_database(exc)
     log.exception("unhandled_error", path=request.path)
     return ApiError("INTERNAL_ERROR")
