@@ -39,11 +39,7 @@ async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
 @pytest.fixture
 async def server(aiohttp_server, app):
-    from licsrv.state import REDIS
-
-    running = await aiohttp_server(app)
-    await app[REDIS].delete("lf:ip:127.0.0.1")
-    return running
+    return await aiohttp_server(app)
 
 
 @pytest.fixture
