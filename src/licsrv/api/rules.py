@@ -63,14 +63,12 @@ def rules_of(request: web.Request) -> ClientRules | None:
     return getattr(request.match_info.route.handler, "__client_rules__", None)
 
 
-async def checked_product(request: web.Request) -> Product | None:
-    """The product of a client call once the route's rules allow it; None on public routes."""
+async def checked_product(request: web.Request) -> Product:
+    """The product of a client call once the route's rules allow it (not for public routes)."""
     rules = rules_of(request)
-    if rules is None:
+    if rules is None or rules.public:
         log.error("client_route_without_rules", path=request.path)
         raise ApiError("NOT_FOUND")
-    if rules.public:
-        return None
     product = await rules.product_of(request)
     request[PRODUCT] = product
     if product.require_signed_requests:
@@ -110,7 +108,9 @@ async def _report_rate_limited(request: web.Request, product: Product, client: s
 async def client_rules_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The client sub-apps' one middleware: the rules of the matched route, then the handler."""
     if request.match_info.http_exception is None:
-        await checked_product(request)
+        rules = rules_of(request)
+        if rules is None or not rules.public:
+            await checked_product(request)
     else:  # no such route: the key is checked first all the same, then 404/405
         await product_of_api_key(request)
     return await handler(request)

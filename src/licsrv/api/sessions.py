@@ -119,7 +119,6 @@ async def heartbeat(request: web.Request) -> web.Response:
     # A route of the root app (no sub-app middlewares); `licsrv serve` answers most heartbeats even earlier,
     # in licsrv.fastpath, which shares `heartbeat_answer`.
     product = await checked_product(request)
-    assert product is not None
     return await heartbeat_answer(request.app, product, request)
 
 

@@ -70,7 +70,6 @@ async def activate(request: web.Request) -> web.Response:
     app = request.config_dict
     try:
         product = await checked_product(request)
-        assert product is not None
         offline_request = offline.read_request(code, now)
         answer = await offline.activate_offline(app[DB], app[KEYRING], product, offline_request, now)
     except Exception as exc:  # refusals and a missing database alike get the page, with what went wrong
