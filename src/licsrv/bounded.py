@@ -64,7 +64,7 @@ class Features(fields.Field):
             "additionalProperties": {
                 "oneOf": [
                     {"type": "boolean"},
-                    {"type": "number"},
+                    {"type": "number", "minimum": -(2**53), "maximum": 2**53},
                     {"type": "string", "maxLength": MAX_TEXT_LENGTH},
                 ]
             },
@@ -93,6 +93,13 @@ def http_url(value: str) -> None:
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
         raise ValidationError("an http:// or https:// URL (or empty).")
+
+
+HTTP_URL_DOC = {
+    "pattern": r"^(https?://[A-Za-z0-9.\[\]:-]+([/?#][!-~]*)?)?$",
+    "maxLength": 2000,
+    "description": "empty, or an absolute http:// or https:// URL",
+}
 
 
 def form_json_object(text: str, name: str) -> dict:

@@ -7,7 +7,7 @@ import binascii
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from licsrv.bounded import Features, http_url
+from licsrv.bounded import HTTP_URL_DOC, Features, http_url
 
 
 class ProductSchema(Schema):
@@ -40,7 +40,7 @@ class ProductUpdateSchema(Schema):
 
     current_version = fields.String(validate=VERSION)
     minimum_version = fields.String(validate=VERSION)
-    download_url = fields.String(validate=http_url)
+    download_url = fields.String(validate=http_url, metadata=HTTP_URL_DOC)
     whats_new = fields.String(validate=validate.Length(max=20000))
     session_policy = fields.String(validate=validate.OneOf(["reject", "replace"]))
     max_sessions = fields.Integer(validate=validate.Range(min=1, max=10000))
