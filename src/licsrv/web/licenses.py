@@ -6,14 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from licsrv.admin_api.licenses import ExtendSchema, LicenseCreateSchema, LicenseUpdateSchema
 from licsrv.errors import ApiError
 from licsrv.services import licenses, sessions
 from licsrv.services.products import list_products
 from licsrv.state import DB, LIVE, LIVE_CONTROL, PRODUCTS
+from licsrv.web.forms import load_form
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
 
 PAGE_SIZE = 50
+EDIT_FIELDS = ("customer_name", "customer_email", "max_devices", "max_sessions", "notes")
+CREATE_FIELDS = (*EDIT_FIELDS, "duration_days", "product_id")
 
 
 def _int(value: str, default: int | None = None) -> int | None:
@@ -46,16 +50,9 @@ async def license_create(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
         try:
-            fields = {
-                "customer_name": data.get("customer_name", "")[:200],
-                "customer_email": data.get("customer_email", "")[:200],
-                "max_devices": _int(data.get("max_devices", ""), 1),
-                "max_sessions": _int(data.get("max_sessions", "")),
-                "duration_days": _int(data.get("duration_days", "")),
-                "notes": data.get("notes", "")[:5000],
-            }
+            fields = load_form(LicenseCreateSchema(), data, CREATE_FIELDS)
             row = await licenses.create_license(
-                conn, db.q, _int(data.get("product_id", ""), 1), fields, actor_of(request)
+                conn, db.q, fields.pop("product_id"), fields, actor_of(request)
             )
         except ApiError as exc:
             rows, cursor = await licenses.search_licenses(conn, db.q, None, None, PAGE_SIZE)
@@ -109,9 +106,8 @@ async def license_action(request: web.Request) -> web.Response:
                 status = {"suspend": "suspended", "resume": "active", "revoke": "revoked"}[action]
                 await licenses.set_status(conn, db.q, license_id, status, actor, live)
             elif action == "extend":
-                await licenses.extend(
-                    conn, db.q, license_id, _int(data.get("days", ""), 0), actor, datetime.now(UTC)
-                )
+                days = load_form(ExtendSchema(), data, ("days",))["days"]
+                await licenses.extend(conn, db.q, license_id, days, actor, datetime.now(UTC))
             elif action == "reset-devices":
                 await licenses.reset_devices(conn, db.q, license_id, actor, live)
             elif action == "remove-device":
@@ -119,13 +115,7 @@ async def license_action(request: web.Request) -> web.Response:
                     conn, db.q, license_id, _int(data.get("device_id", ""), 0), actor, live
                 )
             elif action == "edit":
-                changes = {
-                    "customer_name": data.get("customer_name", "")[:200],
-                    "customer_email": data.get("customer_email", "")[:200],
-                    "max_devices": _int(data.get("max_devices", ""), 1),
-                    "max_sessions": _int(data.get("max_sessions", "")),
-                    "notes": data.get("notes", "")[:5000],
-                }
+                changes = load_form(LicenseUpdateSchema(), data, EDIT_FIELDS)
                 await licenses.update(conn, db.q, license_id, changes, actor)
             else:
                 raise web.HTTPNotFound()
