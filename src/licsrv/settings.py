@@ -60,6 +60,8 @@ class Settings:
     login_lockout_seconds: int = 900
     login_user_max_failures: int = 100
     login_user_window_seconds: int = 3600
+    login_address_max_failures: int = 50
+    login_address_window_seconds: int = 3600
     login_known_address_seconds: int = 30 * 24 * 3600
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
     templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))

@@ -43,11 +43,11 @@ async def login(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     if attempt.verdict is not Verdict.CHECK:
         await _report_lock(db, lockout, attempt, username, ip)
-        seconds = (
-            settings.login_lockout_seconds
-            if attempt.verdict is Verdict.ADDRESS_LOCKED
-            else settings.login_user_window_seconds
-        )
+        seconds = {
+            Verdict.ADDRESS_LOCKED: settings.login_lockout_seconds,
+            Verdict.USER_THROTTLED: settings.login_user_window_seconds,
+            Verdict.ADDRESS_THROTTLED: settings.login_address_window_seconds,
+        }[attempt.verdict]
         message = f"Too many failed logins. Try again in {max(1, seconds // 60)} minutes."
         return page(request, "admin/login.html", status=429, error=message, next=target, username=username)
     async with db.connection() as conn:
@@ -75,12 +75,13 @@ async def login(request: web.Request) -> web.Response:
 async def _report_lock(
     db: Database, lockout: LoginLockout, attempt: Attempt, username: str, ip: str | None
 ) -> None:
-    """One security event when a user+address lock starts and one when the per-user throttle starts."""
+    """One security event when a user+address lock, the per-user or the per-address throttle starts."""
     kinds = [
         kind
         for kind, started in (
             ("admin_login_locked", lockout.newly_locked(attempt)),
             ("admin_login_throttled", lockout.newly_throttled(attempt)),
+            ("admin_login_address_throttled", lockout.newly_address_throttled(attempt)),
         )
         if started
     ]
