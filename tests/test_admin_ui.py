@@ -20,14 +20,6 @@ PAGES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-async def fresh_ip_lockout(client):
-    """Every test logs in from 127.0.0.1: start each with that address's failure count at zero."""
-    from licsrv.state import REDIS
-
-    await client.app[REDIS].delete("lf:ip:127.0.0.1")
-
-
 @pytest.fixture
 async def owner(client, conn, queries):
     username = await make_admin(conn, queries, "owner")

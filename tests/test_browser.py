@@ -39,11 +39,7 @@ async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
 @pytest.fixture
 async def server(aiohttp_server, app):
-    from licsrv.state import REDIS
-
-    running = await aiohttp_server(app)
-    await app[REDIS].delete("lf:ip:127.0.0.1")
-    return running
+    return await aiohttp_server(app)
 
 
 @pytest.fixture
@@ -212,3 +208,20 @@ async def test_content_security_policy_leaves_the_pages_working(browser, server,
     await page.wait_for_timeout(300)
     await context.close()
     assert not [p for p in problems if "Content Security Policy" in p], problems
+
+
+async def test_api_docs_page_lists_the_operations(browser, server):
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/api/openapi.json")) as r:
+        spec = await r.json()
+    operations = sum(len(methods) for methods in spec["paths"].values())
+    page = await browser.new_page()
+    failed = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    response = await page.goto(str(server.make_url("/api/docs")))
+    assert response.status == 200
+    await page.wait_for_selector(".opblock", timeout=15_000)
+    assert await page.locator(".opblock").count() == operations
+    assert "/api/v1/licenses/activate" in await page.inner_text("#swagger-ui")
+    assert await page.locator(".errors-wrapper").count() == 0  # the document parsed without errors
+    assert failed == []
+    await page.close()

@@ -101,3 +101,18 @@ async def test_rate_limits_count_on_the_cluster(client, conn, queries):
     for _ in range(3):
         statuses.append((await client.post("/api/v1/licenses/validate", json=body, headers=headers)).status)
     assert statuses == [403, 403, 429]
+
+
+async def test_login_lockout_and_unlock_on_a_cluster(client, conn, queries):
+    from licsrv.services.admins import unlock_admin
+    from licsrv.services.audit import CLI_ACTOR
+    from licsrv.state import REDIS
+
+    from admin_helpers import PASSWORD, login, make_admin
+
+    username = await make_admin(conn, queries)
+    statuses = [(await login(client, username, "wrong password")).status for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    assert (await login(client, username)).status == 429
+    await unlock_admin(conn, queries, client.app[REDIS], username, CLI_ACTOR)
+    assert (await login(client, username, PASSWORD)).status == 303

@@ -33,6 +33,10 @@ async def test_schemas_and_error_codes_are_described(client):
 
 
 async def test_docs_page_is_served_with_bundled_assets(client):
-    response = await client.get("/api/docs/")
-    assert response.status == 200
-    assert "swagger" in (await response.text()).lower()
+    for path in ("/api/docs", "/api/docs/"):
+        response = await client.get(path)
+        assert response.status == 200
+        html = await response.text()
+        assert "swagger" in html.lower() and 'url: "/api/openapi.json"' in html
+    bundle = await client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert bundle.status == 200

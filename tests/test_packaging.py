@@ -41,6 +41,9 @@ def test_wheel_ships_every_sql_file_and_template(tmp_path):
         if f"{data_prefix}/data/share/licsrv/{p.relative_to(ROOT)}" not in names
     ]
     assert expected and not missing, f"not shipped in the wheel (setup.cfg data_files): {missing}"
+    scripts = [p.name for p in (ROOT / "src" / "licsrv" / "live").glob("*.lua")]
+    unshipped = [name for name in scripts if f"licsrv/live/{name}" not in names]
+    assert scripts and not unshipped, f"Lua scripts not in the wheel (setup.cfg package_data): {unshipped}"
 
 
 def test_installed_layout_is_found_under_the_prefix(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The `licsrv` command line: serve, dev, migrate, create-admin, tokens, licenses, keys."""
+"""The `licsrv` command line: serve, dev, migrate, create-admin, admins, tokens, licenses, keys."""
 
 from __future__ import annotations
 
@@ -90,6 +90,31 @@ def create_admin(username: str, password: str | None, role: str) -> None:
     password = password or new_password()
     run(settings, lambda conn, q: create(conn, q, username, password, role, CLI_ACTOR))
     click.echo(f"admin {username} ({role}) created" + (f"; password: {password}" if generated else ""))
+
+
+@main.group()
+def admins() -> None:
+    """Admin users of the web UI."""
+
+
+@admins.command("unlock")
+@click.argument("username")
+def admins_unlock(username: str) -> None:
+    """Lift the login locks of USERNAME (every address) and its per-user throttle."""
+    from licsrv.live.client import make_redis
+    from licsrv.services.admins import unlock_admin
+
+    settings = _settings()
+
+    async def work(conn: asyncpg.Connection, queries: Queries) -> None:
+        redis = make_redis(settings.redis_url)
+        try:
+            await unlock_admin(conn, queries, redis, username, CLI_ACTOR)
+        finally:
+            await redis.aclose()
+
+    run(settings, work)
+    click.echo(f"admin {username} unlocked")
 
 
 @main.group()

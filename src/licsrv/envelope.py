@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from licsrv.errors import ApiError, service_unavailable
+from licsrv.errors import ApiError, refused_by_database, service_unavailable
 from licsrv.live.errors import LiveUnavailable
 from licsrv.signing import Keyring, mac_signature_header
 from licsrv.state import DB, JSON_BODY, KEYRING, NONCE
@@ -138,8 +138,13 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         # A deadlock or serialization failure rolled the whole transaction back: nothing was written.
         log.warning("transaction_rolled_back", path=request.path, error=str(exc).splitlines()[0])
         return service_unavailable("database", retry_after=1)
-    if isinstance(exc, asyncpg.DataError):
+    if isinstance(exc, OverflowError):  # e.g. a date extended past year 9999
         return ApiError("VALIDATION_ERROR", "A value is out of range.")
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
+        log.warning(
+            "refused_by_database", path=request.path, error=str(exc).splitlines()[0], detail=exc.detail
+        )
+        return refused_by_database(exc)
     log.exception("unhandled_error", path=request.path)
     return ApiError("INTERNAL_ERROR")
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
+
+import asyncpg
 
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_API_KEY": 401,
@@ -31,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "REPLAYED_REQUEST": 409,
     "PAYLOAD_TOO_LARGE": 413,
     "CONFLICT": 409,
+    "UNKNOWN_REFERENCE": 422,
     "INTERNAL_ERROR": 500,
 }
 
@@ -61,6 +65,7 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "REPLAYED_REQUEST": "This request was already received.",
     "PAYLOAD_TOO_LARGE": "The request body is too large.",
     "CONFLICT": "The request conflicts with the current state.",
+    "UNKNOWN_REFERENCE": "An id in the request names nothing that exists.",
     "INTERNAL_ERROR": "An internal error occurred.",
 }
 
@@ -86,6 +91,14 @@ class ApiError(Exception):
         self.headers = headers or {}
         super().__init__(f"{code}: {self.message}")
 
+    def in_words(self) -> str:
+        """The message and the per-field details in one line, as the admin UI shows a refusal."""
+        details = "; ".join(
+            f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in (self.details or {}).items()
+        )
+        return f"{self.message} {details}".strip()
+
     def as_dict(self) -> dict:
         error: dict = {"code": self.code, "message": self.message}
         if self.details:
@@ -103,3 +116,21 @@ def service_unavailable(what: str, retry_after: int = 2) -> ApiError:
 
 def reason_phrase(status: int) -> str:
     return HTTPStatus(status).phrase
+
+
+_KEY_COLUMNS = re.compile(r"^Key \(([\w, ]+)\)=")
+
+
+def refused_by_database(exc: asyncpg.PostgresError) -> ApiError:
+    """A constraint or value PostgreSQL refused. The statement failed and its transaction rolled back, so
+    nothing was written: the caller's input is at fault. A 4xx naming the field, never the row's values."""
+    match = _KEY_COLUMNS.match(getattr(exc, "detail", None) or "")
+    field = match[1] if match else getattr(exc, "column_name", None) or getattr(exc, "constraint_name", None)
+    details = {field: ["refused by the stored data."]} if field else None
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return ApiError("UNKNOWN_REFERENCE", details=details)
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return ApiError("CONFLICT", "Something with this value exists already.", details=details)
+    if isinstance(exc, asyncpg.DataError):
+        return ApiError("VALIDATION_ERROR", "A value is out of range or not valid.", details=details)
+    return ApiError("VALIDATION_ERROR", "A value breaks a rule of the stored data.", details=details)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -30,6 +31,7 @@ def documented(
     status: int = 200,
     errors: tuple[str, ...] = (),
     content_type: str = "application/json",
+    legacy: bool = False,
 ) -> Callable:
     def mark(handler: Callable) -> Callable:
         handler.__openapi__ = {  # type: ignore[attr-defined]
@@ -41,6 +43,7 @@ def documented(
             "status": status,
             "errors": errors,
             "content_type": content_type,
+            "legacy": legacy,
         }
         return handler
 
@@ -49,15 +52,60 @@ def documented(
 
 def api_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
     """(method, full path, handler) of every route, sub-apps included (their routes carry the prefix)."""
+    for method, path, handler, _ in _routes(app):
+        yield method, path, handler
+
+
+def _routes(app: web.Application) -> Iterator[tuple[str, str, Any, dict[str, str]]]:
+    """As api_routes, with each path parameter's pattern."""
     for resource in app.router.resources():
         sub_app = getattr(resource, "_app", None)
         if isinstance(resource, web.PrefixedSubAppResource) and sub_app is not None:
-            yield from api_routes(sub_app)
+            yield from _routes(sub_app)
             continue
+        pattern = resource.get_info().get("pattern")
+        patterns = dict(_GROUP.findall(pattern.pattern)) if pattern is not None else {}
         for route in resource:
             if route.method in ("HEAD", "OPTIONS"):
                 continue
-            yield route.method, _PARAM.sub(r"{\1}", resource.canonical), route.handler
+            yield route.method, _PARAM.sub(r"{\1}", resource.canonical), route.handler, patterns
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>((?:[^()\\]|\\.)*)\)")
+_DIGITS = re.compile(r"^\\d\{1,(\d+)\}$")
+
+
+def _path_parameters(path: str, patterns: dict[str, str]) -> list[dict]:
+    """Path parameters typed from the route's pattern: ids are integers, other patterns strings that match."""
+    parameters = []
+    for name in _PARAM.findall(path):
+        pattern = patterns.get(name, "")
+        schema: dict[str, Any] = {"type": "string"}
+        if digits := _DIGITS.match(pattern):
+            schema = {"type": "integer", "minimum": 0, "maximum": 10 ** int(digits[1]) - 1}
+        elif pattern:
+            schema["pattern"] = f"^(?:{pattern})$"
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return parameters
+
+
+def _refusals(path: str, handler: Any, meta: dict) -> tuple[str, ...]:
+    """The refusals every route of its kind may answer besides its own: from the declared client rules
+    (licsrv.api.rules), the bearer check, the body and the path parameters."""
+    codes = ["VALIDATION_ERROR"]
+    rules = getattr(handler, "__client_rules__", None)
+    if rules is not None and not rules.public:
+        codes += ["INVALID_API_KEY", "BAD_SIGNATURE", "SERVICE_UNAVAILABLE"]
+        codes += ["REPLAYED_REQUEST"] if rules.signable else []
+        codes += ["RATE_LIMITED"] if rules.group else []
+    if path.startswith("/api/v1/admin"):
+        codes += ["UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "SERVICE_UNAVAILABLE"]
+        codes += ["UNKNOWN_REFERENCE"] if meta["body"] is not None else []
+    if meta["body"] is not None:
+        codes.append("PAYLOAD_TOO_LARGE")
+    if "{" in path:
+        codes.append("NOT_FOUND")
+    return tuple(codes)
 
 
 def _security(path: str) -> list[dict]:
@@ -68,8 +116,14 @@ def _security(path: str) -> list[dict]:
     return []
 
 
-def _envelope(schema_name: str | None) -> dict:
-    data = {"$ref": f"#/components/schemas/{schema_name}"} if schema_name else {"type": "object"}
+def _many(schema: Any) -> bool:
+    return isinstance(schema, Schema) and schema.many
+
+
+def _envelope(schema_name: str | None, many: bool = False) -> dict:
+    data: dict = {"$ref": f"#/components/schemas/{schema_name}"} if schema_name else {"type": "object"}
+    if many:
+        data = {"type": "array", "items": data}
     return {
         "type": "object",
         "properties": {
@@ -114,6 +168,26 @@ def build_spec(app: web.Application) -> dict:
             },
         },
     )
+    spec.components.schema(
+        "LegacySuccess",
+        {
+            "type": "object",
+            "required": ["success"],
+            "properties": {"success": {"type": "boolean", "enum": [True]}},
+        },
+    )
+    spec.components.schema(
+        "LegacyError",
+        {
+            "type": "object",
+            "required": ["success", "error", "code"],
+            "properties": {
+                "success": {"type": "boolean", "enum": [False]},
+                "error": {"type": "string"},
+                "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+            },
+        },
+    )
     seen: set[str] = set()
 
     def ref(schema: Any) -> str | None:
@@ -127,7 +201,7 @@ def build_spec(app: web.Application) -> dict:
         return name
 
     paths: dict[str, dict] = {}
-    for method, path, handler in api_routes(app):
+    for method, path, handler, patterns in _routes(app):
         meta = getattr(handler, "__openapi__", None)
         if meta is None or not path.startswith("/api/"):
             continue
@@ -136,10 +210,7 @@ def build_spec(app: web.Application) -> dict:
             "tags": [meta["tag"]],
             "security": _security(path),
         }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(path)
-        ]
+        parameters = _path_parameters(path, patterns)
         if meta["query"] is not None:
             parameters.append({"in": "query", "schema": meta["query"]})
         if parameters:
@@ -151,18 +222,18 @@ def build_spec(app: web.Application) -> dict:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{ref(meta['body'])}"}}
                 },
             }
-        if meta["content_type"] == "application/json":
-            content = {"application/json": {"schema": _envelope(ref(meta["answer"]))}}
+        error = "#/components/schemas/LegacyError" if meta["legacy"] else "#/components/schemas/Error"
+        if meta["legacy"]:
+            content = {"application/json": {"schema": {"$ref": "#/components/schemas/LegacySuccess"}}}
+        elif meta["content_type"] == "application/json":
+            content = {"application/json": {"schema": _envelope(ref(meta["answer"]), _many(meta["answer"]))}}
         else:
             content = {meta["content_type"]: {"schema": {"type": "string"}}}
         operation["responses"] = {str(meta["status"]): {"description": "success", "content": content}}
-        for code in ("VALIDATION_ERROR", *meta["errors"]):
+        for code in dict.fromkeys((*_refusals(path, handler, meta), *meta["errors"])):
             response = operation["responses"].setdefault(
                 str(STATUS_BY_CODE[code]),
-                {
-                    "description": "",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
+                {"description": "", "content": {"application/json": {"schema": {"$ref": error}}}},
             )
             response["description"] = " ".join(filter(None, (response["description"], code)))
         paths.setdefault(path, {})[method.lower()] = operation
@@ -182,9 +253,28 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(cache)
 
 
-def setup_openapi(app: web.Application) -> None:
-    from swagger_ui import api_doc
+OPENAPI_PATH = "/api/openapi.json"
+DOCS_PATH = "/api/docs"
 
+
+def setup_openapi(app: web.Application) -> None:
     app[OPENAPI_DOC] = {}  # filled on the first request, once every route is registered
-    app.router.add_get("/api/openapi.json", openapi_json)
-    api_doc(app, config_url="/api/openapi.json", url_prefix="/api/docs", title="licsrv API")
+    app.router.add_get(OPENAPI_PATH, openapi_json)
+    _setup_docs_page(app)
+
+
+def _setup_docs_page(app: web.Application) -> None:
+    """Swagger UI from swagger-ui-py's bundled assets; the browser loads the document from OPENAPI_PATH
+    (the same in-memory document), so the server never fetches anything from itself."""
+    from swagger_ui.core import ApplicationDocument
+
+    doc = ApplicationDocument(app, config_rel_url=OPENAPI_PATH, url_prefix=DOCS_PATH, title="licsrv API")
+    doc.parameters["url"] = orjson.dumps(OPENAPI_PATH).decode()
+    html = doc.doc_html
+
+    async def docs_page(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app.router.add_get(DOCS_PATH, docs_page)
+    app.router.add_get(DOCS_PATH + "/", docs_page)
+    app.router.add_static(DOCS_PATH + "/static", doc.static_dir)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from licsrv import fastpath
+from licsrv import fastpath, head_timeout
 from licsrv.app import create_app
 from licsrv.logs import setup_logging
 from licsrv.settings import Settings
@@ -59,6 +59,7 @@ async def _serve_app(app: web.Application, settings: Settings, reuse_port: bool)
     await runner.setup()
     try:
         fastpath.install(runner.server, app)
+        head_timeout.install(runner.server, settings.header_read_timeout)
         await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
         await stop.wait()
     finally:

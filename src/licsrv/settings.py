@@ -45,6 +45,7 @@ class Settings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     trusted_proxies: tuple[Network, ...] = ()
     max_body_bytes: int = 64 * 1024
+    header_read_timeout: float = 10.0
     log_level: str = "INFO"
     access_log: bool = True
     cookie_secure: str = "auto"
@@ -65,6 +66,11 @@ class Settings:
     admin_max_session_age: int = 12 * 3600
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+    login_user_max_failures: int = 100
+    login_user_window_seconds: int = 3600
+    login_address_max_failures: int = 50
+    login_address_window_seconds: int = 3600
+    login_known_address_seconds: int = 30 * 24 * 3600
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
     templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))
     dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))
@@ -83,6 +89,7 @@ class Settings:
             workers=int(env.get("LICSRV_WORKERS") or base.workers),
             trusted_proxies=_networks(env.get("LICSRV_TRUSTED_PROXIES", "")),
             max_body_bytes=int(env.get("LICSRV_MAX_BODY_BYTES", base.max_body_bytes)),
+            header_read_timeout=float(env.get("LICSRV_HEADER_READ_TIMEOUT", base.header_read_timeout)),
             log_level=env.get("LICSRV_LOG_LEVEL", base.log_level).upper(),
             access_log=_bool(env.get("LICSRV_ACCESS_LOG"), base.access_log),
             cookie_secure=env.get("LICSRV_COOKIE_SECURE", base.cookie_secure).lower(),

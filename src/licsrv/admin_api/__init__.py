@@ -6,10 +6,11 @@ from aiohttp import web
 
 from licsrv.admin_api import cards, licenses, products, records, sessions
 from licsrv.admin_api.auth import bearer_middleware
+from licsrv.no_store import no_store
 
 
 def create_admin_api_app() -> web.Application:
-    admin_api = web.Application(middlewares=[bearer_middleware])
+    admin_api = no_store(web.Application(middlewares=[bearer_middleware]))
     admin_api.add_routes(products.routes())
     admin_api.add_routes(sessions.routes())
     admin_api.add_routes(licenses.routes())

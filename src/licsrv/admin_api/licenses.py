@@ -8,6 +8,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.admin_api.auth import request_actor
+from licsrv.bounded import MOMENT, Features
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import licenses
@@ -32,8 +33,10 @@ class LicenseCreateSchema(Strict):
     duration_days = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=36500)
     )
-    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
-    features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), load_default=dict)
+    expires_at = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=UTC, validate=MOMENT
+    )
+    features = Features(load_default=dict)
     notes = fields.String(load_default="", validate=validate.Length(max=5000))
 
 
@@ -42,8 +45,8 @@ class LicenseUpdateSchema(Strict):
     customer_email = fields.String(validate=NAME)
     max_devices = fields.Integer(validate=validate.Range(min=0, max=100000))
     max_sessions = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10000))
-    expires_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC)
-    features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+    expires_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC, validate=MOMENT)
+    features = Features()
     notes = fields.String(validate=validate.Length(max=5000))
 
 

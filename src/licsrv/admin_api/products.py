@@ -13,8 +13,13 @@ from licsrv.openapi import documented
 from licsrv.services import products
 from licsrv.state import CRYPTO, DB
 
-PRODUCT = ProductSchema()
-PRODUCTS = ProductSchema(many=True)
+
+def _shown(request: web.Request, found: products.Product | list[products.Product]) -> dict | list:
+    """Owners see the API key; operators and viewers never do (as in the admin UI)."""
+    hidden = () if request_actor(request).is_owner() else ("api_key",)
+    many = isinstance(found, list)
+    schema = ProductSchema(many=many, exclude=hidden)
+    return schema.dump([p.public() for p in found] if many else found.public())
 
 
 def _product_id(request: web.Request) -> int:
@@ -26,7 +31,7 @@ async def list_products(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
         found = await products.list_products(conn, db.q)
-    return ok(PRODUCTS.dump([p.public() for p in found]))
+    return ok(_shown(request, found))
 
 
 @documented("Get a product", tag="admin: products", answer=ProductSchema, errors=("NOT_FOUND",))
@@ -34,7 +39,7 @@ async def get_product(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
         product = await products.get_product(conn, db.q, _product_id(request))
-    return ok(PRODUCT.dump(product.public()))
+    return ok(_shown(request, product))
 
 
 @documented(
@@ -51,7 +56,7 @@ async def rotate_key(request: web.Request) -> web.Response:
         product = await products.rotate_api_key(
             conn, db.q, _product_id(request), request_actor(request), grace_days
         )
-    return ok(PRODUCT.dump(product.public()))
+    return ok(_shown(request, product))
 
 
 @documented(
@@ -66,7 +71,7 @@ async def retire_previous_key(request: web.Request) -> web.Response:
         product = await products.retire_previous_api_key(
             conn, db.q, _product_id(request), request_actor(request)
         )
-    return ok(PRODUCT.dump(product.public()))
+    return ok(_shown(request, product))
 
 
 @documented(
@@ -83,7 +88,7 @@ async def update_product(request: web.Request) -> web.Response:
         product = await products.update_product(
             conn, db.q, _product_id(request), changes, request_actor(request)
         )
-    return ok(PRODUCT.dump(product.public()))
+    return ok(_shown(request, product))
 
 
 @documented(
@@ -102,7 +107,7 @@ async def set_content_key(request: web.Request) -> web.Response:
     async with db.connection() as conn:
         await products.set_content_key(conn, db.q, _product_id(request), encrypted, request_actor(request))
         product = await products.get_product(conn, db.q, _product_id(request))
-    return ok(PRODUCT.dump(product.public()))
+    return ok(_shown(request, product))
 
 
 def routes() -> list[web.RouteDef]:

@@ -7,6 +7,7 @@ import binascii
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from licsrv.bounded import HTTP_URL_DOC, Features, http_url
 from licsrv.domain import VERSION_PATTERN, VERSION_RULE
 
 
@@ -44,14 +45,18 @@ class ProductUpdateSchema(Schema):
 
     current_version = fields.String(validate=VERSION)
     minimum_version = fields.String(validate=VERSION)
-    download_url = fields.String(validate=validate.Length(max=2000))
+    download_url = fields.String(validate=http_url, metadata=HTTP_URL_DOC)
     whats_new = fields.String(validate=validate.Length(max=20000))
     session_policy = fields.String(validate=validate.OneOf(["reject", "replace"]))
     max_sessions = fields.Integer(validate=validate.Range(min=1, max=10000))
     heartbeat_interval = fields.Integer(validate=validate.Range(min=1, max=3600))
     session_timeout = fields.Integer(validate=validate.Range(min=2, max=7200))
-    features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
-    rate_limits = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+    features = Features()
+    rate_limits = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=64)),
+        values=fields.String(validate=validate.Length(max=200)),
+        validate=validate.Length(max=20),
+    )
     require_signed_requests = fields.Boolean()
 
 

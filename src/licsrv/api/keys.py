@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import Schema, fields
 
+from licsrv.api.rules import client_call
 from licsrv.envelope import ok
 from licsrv.openapi import documented
 from licsrv.state import KEYRING
@@ -20,7 +21,8 @@ class PublicKeySchema(Schema):
 KEYS_SCHEMA = PublicKeySchema(many=True)
 
 
-@documented("Public keys that verify signed answers", tag="client", answer=PublicKeySchema)
+@client_call(public=True)
+@documented("Public keys that verify signed answers", tag="client", answer=PublicKeySchema(many=True))
 async def list_keys(request: web.Request) -> web.Response:
     return ok(KEYS_SCHEMA.dump(request.config_dict[KEYRING].published))
 

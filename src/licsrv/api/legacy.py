@@ -10,8 +10,8 @@ import time
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from licsrv.api.auth import api_key_middleware, request_product
-from licsrv.api.rate_limiting import rate_limit_middleware
+from licsrv.api.auth import request_product
+from licsrv.api.rules import client_call, client_rules_middleware
 from licsrv.envelope import Handler, as_api_error, read_json
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
@@ -75,9 +75,11 @@ async def _body(request: web.Request, schema: Schema) -> dict:
     return schema.load(await read_json(request))
 
 
+@client_call("start")
 @documented(
     "Legacy: start a session (older server's fields)",
     tag="legacy",
+    legacy=True,
     body=LegacyStartSchema,
     errors=("SESSION_LIMIT_REACHED", "LICENSE_NOT_FOUND", "VERSION_TOO_OLD"),
 )
@@ -105,9 +107,11 @@ async def session_start(request: web.Request) -> web.Response:
     )
 
 
+@client_call()
 @documented(
     "Legacy: heartbeat",
     tag="legacy",
+    legacy=True,
     body=LegacyHeartbeatSchema,
     errors=("SESSION_EXPIRED", "SESSION_TERMINATED"),
 )
@@ -118,16 +122,25 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     return success(heartbeat_interval=product.heartbeat_interval)
 
 
-@documented("Legacy: end a session", tag="legacy", body=LegacyHeartbeatSchema, errors=("SESSION_EXPIRED",))
+@client_call("end")
+@documented(
+    "Legacy: end a session",
+    tag="legacy",
+    legacy=True,
+    body=LegacyHeartbeatSchema,
+    errors=("SESSION_EXPIRED",),
+)
 async def session_end(request: web.Request) -> web.Response:
     body = await _body(request, LegacyHeartbeatSchema())
     await sessions.end_session(deps_of(request), request_product(request), body["session_token"])
     return success()
 
 
+@client_call("validate")
 @documented(
     "Legacy: verify a license",
     tag="legacy",
+    legacy=True,
     body=LegacyLicenseSchema,
     errors=("LICENSE_NOT_FOUND", "DEVICE_NOT_ACTIVATED", "HARDWARE_MISMATCH"),
 )
@@ -139,9 +152,11 @@ async def verify(request: web.Request) -> web.Response:
     return success(valid=True, expires_at=view["expires_at"])
 
 
+@client_call("activate")
 @documented(
     "Legacy: activate a device",
     tag="legacy",
+    legacy=True,
     body=LegacyActivateSchema,
     errors=("LICENSE_NOT_FOUND", "DEVICE_LIMIT_REACHED"),
 )
@@ -165,7 +180,7 @@ async def activate(request: web.Request) -> web.Response:
 
 
 def create_legacy_app() -> web.Application:
-    legacy = web.Application(middlewares=[legacy_errors, api_key_middleware, rate_limit_middleware])
+    legacy = web.Application(middlewares=[legacy_errors, client_rules_middleware])
     legacy.add_routes(
         [
             web.post("/session/start", session_start),

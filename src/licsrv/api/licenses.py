@@ -6,6 +6,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
+from licsrv.api.rules import client_call
 from licsrv.envelope import load_body, ok
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
@@ -58,6 +59,7 @@ class LicenseAnswerSchema(Schema):
 ANSWER = LicenseAnswerSchema()
 
 
+@client_call("activate")
 @documented(
     "Activate a device on a license (uses a slot; idempotent)",
     tag="licenses",
@@ -84,6 +86,7 @@ async def activate(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@client_call("validate")
 @documented(
     "Is the license valid on this device?",
     tag="licenses",
@@ -106,6 +109,7 @@ async def validate_license(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@client_call("deactivate")
 @documented(
     "Free this device's slot and end its sessions",
     tag="licenses",
@@ -121,6 +125,7 @@ async def deactivate(request: web.Request) -> web.Response:
     return ok(ANSWER.dump(view))
 
 
+@client_call("redeem")
 @documented(
     "Redeem a card key (new license, same license again, or recharge)",
     tag="cards",

@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
 from licsrv.api.licenses import LicenseAnswerSchema
+from licsrv.api.rules import client_call
 from licsrv.client.offline import MAX_CODE_LENGTH
 from licsrv.envelope import load_body, ok
 from licsrv.openapi import documented
@@ -31,6 +32,7 @@ class OfflineAnswerSchema(Schema):
     license = fields.Nested(LicenseAnswerSchema, required=True)
 
 
+@client_call("activate")
 @documented(
     "Offline activation: bind the device of a request code and return a signed certificate",
     tag="licenses",

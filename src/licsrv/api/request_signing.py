@@ -13,8 +13,6 @@ import time
 import structlog
 from aiohttp import web
 
-from licsrv.api.auth import PRODUCT
-from licsrv.envelope import Handler
 from licsrv.errors import ApiError
 from licsrv.live.batcher import UNAVAILABLE
 from licsrv.live.errors import LiveUnavailable
@@ -46,12 +44,9 @@ async def _refuse(request: web.Request, code: str, kind: str, product_id: int) -
     return ApiError(code)
 
 
-@web.middleware
-async def request_signing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    product = request.get(PRODUCT)  # absent on public paths such as /keys
-    if product is not None and product.require_signed_requests:
-        await check_request_signature(request, product)
-    return await handler(request)
+async def refuse_unsigned(request: web.Request, product: Product) -> None:
+    """A surface whose callers cannot sign (the /offline phone page) is closed to a product requiring it."""
+    raise await _refuse(request, "BAD_SIGNATURE", "bad_signature", product.id)
 
 
 async def check_request_signature(request: web.Request, product: Product) -> None:

@@ -8,7 +8,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
-from licsrv.api.request_signing import check_request_signature
+from licsrv.api.rules import checked_product, client_call
 from licsrv.domain import VERSION_PATTERN, VERSION_RULE
 from licsrv.envelope import Envelope, load_body, ok, read_json
 from licsrv.errors import ApiError
@@ -16,7 +16,7 @@ from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import sessions
 from licsrv.services.products import Product
-from licsrv.state import CRYPTO, LIVE, PRODUCTS, deps_of
+from licsrv.state import CRYPTO, LIVE, deps_of
 
 TOKEN_LENGTH = validate.Length(min=8, max=200)
 HARDWARE_ID = validate.Length(min=1, max=200)
@@ -69,6 +69,7 @@ TOKEN_SCHEMA = TokenSchema()
 START_ANSWER = StartAnswerSchema()
 
 
+@client_call("start")
 @documented(
     "Start a run session",
     tag="sessions",
@@ -94,6 +95,7 @@ async def start(request: web.Request) -> web.Response:
     return ok(START_ANSWER.dump(answer))
 
 
+@client_call()
 @documented(
     "Keep a session alive (every heartbeat_interval seconds)",
     tag="sessions",
@@ -110,13 +112,8 @@ async def start(request: web.Request) -> web.Response:
 async def heartbeat(request: web.Request) -> web.Response:
     # A route of the root app (no sub-app middlewares); `licsrv serve` answers most heartbeats even earlier,
     # in licsrv.fastpath, which shares `heartbeat_answer`.
-    root = request.app
-    product = root[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
-    if product is None:
-        raise ApiError("INVALID_API_KEY")
-    if product.require_signed_requests:
-        await check_request_signature(request, product)
-    return await heartbeat_answer(root, product, request)
+    product = await checked_product(request)
+    return await heartbeat_answer(request.app, product, request)
 
 
 async def heartbeat_answer(root: web.Application, product: Product, request: web.BaseRequest) -> Envelope:
@@ -134,6 +131,7 @@ async def heartbeat_answer(root: web.Application, product: Product, request: web
     return response
 
 
+@client_call("end")
 @documented(
     "End a session normally",
     tag="sessions",

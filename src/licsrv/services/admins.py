@@ -8,10 +8,13 @@ import re
 import secrets
 
 import asyncpg
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from licsrv.db import Queries
 from licsrv.domain import ROLES
 from licsrv.errors import ApiError
+from licsrv.live import login_lockout
 from licsrv.services.audit import Actor, record_change
 from licsrv.signing import hash_password
 
@@ -124,6 +127,17 @@ async def set_role(
             before={"role": before["role"], "disabled": before["disabled"]},
             after={"role": role, "disabled": disabled},
         )
+
+
+async def unlock_admin(
+    conn: asyncpg.Connection, queries: Queries, redis: Redis | RedisCluster, username: str, actor: Actor
+) -> None:
+    """Lifts every login lock and throttle of an admin (licsrv.live.login_lockout); audited."""
+    row = await queries.get_admin_by_username(conn, username=username)
+    if row is None:
+        raise ApiError("NOT_FOUND", f"No admin named {username!r}.")
+    await login_lockout.unlock(redis, row["username"])
+    await record_change(conn, queries, actor, "admin.unlock", "admin_user", row["id"])
 
 
 @functools.cache

@@ -53,7 +53,7 @@ async def insert_license(
         raise ApiError("FORBIDDEN")
     values = _license_fields(fields)
     if await queries.get_product(conn, id=product_id) is None:
-        raise ApiError("NOT_FOUND", "The product was not found.")
+        raise ApiError("UNKNOWN_REFERENCE", details={"product_id": ["No product has this id."]})
     row = await queries.insert_license(conn, key=new_license_key(), product_id=product_id, **values)
     await record_change(
         conn,

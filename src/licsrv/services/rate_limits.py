@@ -22,20 +22,8 @@ from licsrv.errors import ApiError
 
 log = structlog.get_logger(__name__)
 
-GROUP_BY_PATH = {
-    "/api/v1/licenses/activate": "activate",
-    "/api/v1/offline/activate": "activate",
-    "/api/license/activate": "activate",
-    "/api/v1/licenses/validate": "validate",
-    "/api/license/verify": "validate",
-    "/api/v1/licenses/deactivate": "deactivate",
-    "/api/v1/cards/redeem": "redeem",
-    "/api/v1/sessions/start": "start",
-    "/api/license/session/start": "start",
-    "/api/v1/sessions/end": "end",
-    "/api/license/session/end": "end",
-}
-GROUPS = frozenset(GROUP_BY_PATH.values()) | {"*"}
+# The call groups a client route declares (licsrv.api.rules.client_call); `*` covers every limited call.
+GROUPS = frozenset({"activate", "validate", "deactivate", "redeem", "start", "end", "*"})
 
 
 def parse_rate_limits(value: Any) -> dict[str, list[RateLimitItem]]:
@@ -89,9 +77,9 @@ class RateLimiter:
             self._parsed[key] = parsed
         return parsed
 
-    async def retry_after(self, product_id: int, settings: dict, path: str, client: str) -> int | None:
-        """Counts this call; seconds to wait when it is over a limit, else None."""
-        if not settings or (group := GROUP_BY_PATH.get(path)) is None:
+    async def retry_after(self, product_id: int, settings: dict, group: str, client: str) -> int | None:
+        """Counts this call of `group`; seconds to wait when it is over a limit, else None."""
+        if not settings:
             return None
         limits = self._limits(product_id, settings)
         items = [*limits.get(group, ()), *limits.get("*", ())]

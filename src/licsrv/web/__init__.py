@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from licsrv.no_store import no_store
 from licsrv.web import auth, cards, dashboard, licenses, records, sessions, settings
 from licsrv.web.csp import csp_middleware
 from licsrv.web.session import admin_auth_middleware
 
 
 def create_admin_web_app() -> web.Application:
-    admin = web.Application(middlewares=[csp_middleware, admin_auth_middleware])
+    admin = no_store(web.Application(middlewares=[csp_middleware, admin_auth_middleware]))
     admin.add_routes(
         [
             web.get("/login", auth.login_form),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from licsrv.db import Database
 from licsrv.errors import ApiError
+from licsrv.live.login_lockout import Attempt, LoginLockout, Verdict
 from licsrv.middlewares import get_client_ip
 from licsrv.services import admins
 from licsrv.services.audit import record_security_event
-from licsrv.state import DB, SETTINGS
+from licsrv.state import DB, REDIS, SETTINGS
 from licsrv.web.render import flash_error, form, page
 from licsrv.web.session import (
     ADMIN,
     COOKIE,
-    Lockout,
     actor_of,
     create_session,
     destroy_session,
@@ -36,18 +37,25 @@ async def login(request: web.Request) -> web.Response:
     username, password = data.get("username", "")[:64], data.get("password", "")[:1024]
     target = _safe_next(data.get("next", "/admin/"))
     ip = get_client_ip(request)
-    lockout = Lockout(request)
-    if await lockout.locked(username, ip):
-        minutes = request.config_dict[SETTINGS].login_lockout_seconds // 60
-        message = f"Too many failed logins. Try again in {minutes} minutes."
-        return page(request, "admin/login.html", status=429, error=message, next=target, username=username)
+    settings = request.config_dict[SETTINGS]
+    lockout = LoginLockout(request.config_dict[REDIS], settings)
+    attempt = await lockout.attempt(username, ip)
     db = request.config_dict[DB]
+    if attempt.verdict is not Verdict.CHECK:
+        await _report_lock(db, lockout, attempt, username, ip)
+        seconds = {
+            Verdict.ADDRESS_LOCKED: settings.login_lockout_seconds,
+            Verdict.USER_THROTTLED: settings.login_user_window_seconds,
+            Verdict.ADDRESS_THROTTLED: settings.login_address_window_seconds,
+        }[attempt.verdict]
+        message = f"Too many failed logins. Try again in {max(1, seconds // 60)} minutes."
+        return page(request, "admin/login.html", status=429, error=message, next=target, username=username)
     async with db.connection() as conn:
         admin = await admins.check_login(conn, db.q, username, password)
         if admin is None:
             await record_security_event(conn, db.q, "admin_login_failed", {"username": username}, ip=ip)
     if admin is None:
-        await lockout.failed(username, ip)
+        await _report_lock(db, lockout, attempt, username, ip)
         return page(
             request,
             "admin/login.html",
@@ -56,12 +64,31 @@ async def login(request: web.Request) -> web.Response:
             next=target,
             username=username,
         )
-    await lockout.succeeded(username)
+    await lockout.succeeded(username, ip)
     await destroy_session(request)
     response = web.HTTPSeeOther(target)
     session_id = await create_session(request, admin)
     set_cookie(request, response, COOKIE, session_id, None)
     raise response
+
+
+async def _report_lock(
+    db: Database, lockout: LoginLockout, attempt: Attempt, username: str, ip: str | None
+) -> None:
+    """One security event when a user+address lock, the per-user or the per-address throttle starts."""
+    kinds = [
+        kind
+        for kind, started in (
+            ("admin_login_locked", lockout.newly_locked(attempt)),
+            ("admin_login_throttled", lockout.newly_throttled(attempt)),
+            ("admin_login_address_throttled", lockout.newly_address_throttled(attempt)),
+        )
+        if started
+    ]
+    if kinds:
+        async with db.connection() as conn:
+            for kind in kinds:
+                await record_security_event(conn, db.q, kind, {"username": username}, ip=ip)
 
 
 async def logout(request: web.Request) -> web.Response:

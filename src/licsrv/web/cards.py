@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.admin_api.cards import csv_download
+from licsrv.admin_api.cards import BatchCreateSchema, csv_download
 from licsrv.errors import ApiError
 from licsrv.services import cards
 from licsrv.services.products import list_products
 from licsrv.state import DB
+from licsrv.web.forms import load_form
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
 
@@ -26,15 +27,9 @@ async def batch_create(request: web.Request) -> web.Response:
     data = await form(request)
     db = request.config_dict[DB]
     try:
-        count, days, product_id = (int(data.get(k) or 0) for k in ("count", "duration_days", "product_id"))
-        if count > 100_000:
-            raise ApiError("VALIDATION_ERROR", "At most 100 000 cards per batch here; use the CLI for more.")
+        body = load_form(BatchCreateSchema(), data, ("count", "duration_days", "product_id", "note"))
         async with db.connection() as conn:
-            batch, _ = await cards.generate_batch(
-                conn, db.q, product_id or 1, count, days, data.get("note", "")[:500], actor_of(request)
-            )
-    except ValueError:
-        return await batch_list(request, error="Count and days must be numbers.", status=400)
+            batch, _ = await cards.generate_batch(conn, db.q, actor=actor_of(request), **body)
     except ApiError as exc:
         return await batch_list(request, error=flash_error(exc), status=exc.status)
     raise web.HTTPSeeOther(f"/admin/cards?created={batch['id']}")

@@ -6,12 +6,17 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from licsrv.admin_api.licenses import ExtendSchema, LicenseCreateSchema, LicenseUpdateSchema
 from licsrv.domain import PAGE_SIZE
 from licsrv.errors import ApiError
 from licsrv.services import licenses, sessions
 from licsrv.state import deps_of
+from licsrv.web.forms import load_form
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
+
+EDIT_FIELDS = ("customer_name", "customer_email", "max_devices", "max_sessions", "notes")
+CREATE_FIELDS = (*EDIT_FIELDS, "duration_days", "product_id")
 
 
 def _int(value: str, default: int | None = None) -> int | None:
@@ -41,17 +46,8 @@ async def license_create(request: web.Request) -> web.Response:
     data = await form(request)
     deps = deps_of(request)
     try:
-        fields = {
-            "customer_name": data.get("customer_name", "")[:200],
-            "customer_email": data.get("customer_email", "")[:200],
-            "max_devices": _int(data.get("max_devices", ""), 1),
-            "max_sessions": _int(data.get("max_sessions", "")),
-            "duration_days": _int(data.get("duration_days", "")),
-            "notes": data.get("notes", "")[:5000],
-        }
-        detail = await licenses.create_license(
-            deps, _int(data.get("product_id", ""), 1), fields, actor_of(request)
-        )
+        fields = load_form(LicenseCreateSchema(), data, CREATE_FIELDS)
+        detail = await licenses.create_license(deps, fields.pop("product_id"), fields, actor_of(request))
     except ApiError as exc:
         rows, cursor = await licenses.search_licenses(deps, None, None, PAGE_SIZE)
         return page(
@@ -99,19 +95,14 @@ async def license_action(request: web.Request) -> web.Response:
         if action in STATUS_BY_ACTION:
             await licenses.set_status(deps, license_id, STATUS_BY_ACTION[action], actor)
         elif action == "extend":
-            await licenses.extend(deps, license_id, _int(data.get("days", ""), 0), actor)
+            days = load_form(ExtendSchema(), data, ("days",))["days"]
+            await licenses.extend(deps, license_id, days, actor)
         elif action == "reset-devices":
             await licenses.reset_devices(deps, license_id, actor)
         elif action == "remove-device":
             await licenses.remove_device(deps, license_id, _int(data.get("device_id", ""), 0), actor)
         elif action == "edit":
-            changes = {
-                "customer_name": data.get("customer_name", "")[:200],
-                "customer_email": data.get("customer_email", "")[:200],
-                "max_devices": _int(data.get("max_devices", ""), 1),
-                "max_sessions": _int(data.get("max_sessions", "")),
-                "notes": data.get("notes", "")[:5000],
-            }
+            changes = load_form(LicenseUpdateSchema(), data, EDIT_FIELDS)
             await licenses.update(deps, license_id, changes, actor)
         else:
             raise web.HTTPNotFound()

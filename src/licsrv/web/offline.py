@@ -11,9 +11,11 @@ import aiohttp_jinja2
 import segno
 from aiohttp import web
 
+from licsrv.api.rules import checked_product, client_call
 from licsrv.client.offline import MAX_CODE_LENGTH, OfflineError, parse_request_code
 from licsrv.envelope import as_api_error
 from licsrv.services import offline
+from licsrv.services.products import Product
 from licsrv.state import DB, KEYRING, PRODUCTS
 from licsrv.web.csp import new_nonce, protect
 
@@ -51,18 +53,31 @@ async def show(request: web.Request) -> web.Response:
     return _page(request, context)
 
 
+async def _product_of_code(request: web.Request) -> Product:
+    """The phone page has no API key: the license key in the request code names the product."""
+    code = str((await request.post()).get("r", ""))[:MAX_CODE_LENGTH]
+    offline_request = offline.read_request(code, datetime.now(UTC))
+    app = request.config_dict
+    return await offline.product_of(app[DB], app[PRODUCTS], offline_request.license_key)
+
+
+# A phone's browser cannot sign requests: a product that requires signed requests refuses this page.
+@client_call("activate", signable=False, product_of=_product_of_code)
 async def activate(request: web.Request) -> web.Response:
     form = await request.post()
     code = str(form.get("r", ""))[:MAX_CODE_LENGTH]
     now = datetime.now(UTC)
     app = request.config_dict
     try:
+        product = await checked_product(request)
         offline_request = offline.read_request(code, now)
-        product = await offline.product_of(app[DB], app[PRODUCTS], offline_request.license_key)
         answer = await offline.activate_offline(app[DB], app[KEYRING], product, offline_request, now)
     except Exception as exc:  # refusals and a missing database alike get the page, with what went wrong
         error = as_api_error(exc, request)
-        return _page(request, {"code": code, "error": error.message}, status=error.status)
+        headers = error.headers
+        response = _page(request, {"code": code, "error": error.message}, status=error.status)
+        response.headers.update(headers)
+        return response
     qr = segno.make(answer["certificate"], error="m")
     context = {
         "certificate": answer["certificate"],

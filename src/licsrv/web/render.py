@@ -45,11 +45,7 @@ def requires(role: str) -> Callable:
 
 
 def flash_error(error: ApiError) -> str:
-    details = "; ".join(
-        f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in (error.details or {}).items()
-    )
-    return f"{error.message} {details}".strip()
+    return error.in_words()
 
 
 async def form(request: web.Request) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""Admin web sessions in Redis (a random id in an HttpOnly, SameSite=Strict cookie), login lockout counters,
-and the middleware that authenticates every /admin request and checks the CSRF token of every POST.
+"""Admin web sessions in Redis (a random id in an HttpOnly, SameSite=Strict cookie), and the middleware
+that authenticates every /admin request and checks the CSRF token of every POST.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import orjson
 from aiohttp import web
 
-from licsrv.envelope import Handler
+from licsrv.envelope import Handler, as_api_error
 from licsrv.errors import ApiError
 from licsrv.live.batcher import UNAVAILABLE
 from licsrv.middlewares import get_client_ip
@@ -107,36 +107,11 @@ def actor_of(request: web.Request) -> Actor:
     return Actor(name=admin["username"], role=admin["role"], ip=get_client_ip(request))
 
 
-class Lockout:
-    """Failed logins counted per username and per IP; 5 failures lock both for 15 minutes (configurable)."""
-
-    def __init__(self, request: web.Request) -> None:
-        self._redis = request.config_dict[REDIS]
-        self._settings = request.config_dict[SETTINGS]
-
-    def _keys(self, username: str, ip: str | None) -> list[str]:
-        return [f"lf:u:{username.lower()[:64]}", f"lf:ip:{ip or '-'}"]
-
-    async def locked(self, username: str, ip: str | None) -> bool:
-        counts = await self._redis.mget(self._keys(username, ip))
-        return any(int(count or 0) >= self._settings.login_max_failures for count in counts)
-
-    async def failed(self, username: str, ip: str | None) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key in self._keys(username, ip):
-            pipe.incr(key)
-            pipe.expire(key, self._settings.login_lockout_seconds)
-        await pipe.execute()
-
-    async def succeeded(self, username: str) -> None:
-        await self._redis.delete(f"lf:u:{username.lower()[:64]}")
-
-
 def error_page(request: web.Request, error: ApiError) -> web.Response:
     context = {
         "admin": request.get(ADMIN),
         "csrf": request[CSRF],
-        "error": error.message,
+        "error": error.in_words(),
         "path": request.path,
     }
     return aiohttp_jinja2.render_template("admin/error.html", request, context, status=error.status)
@@ -179,8 +154,10 @@ async def admin_auth_middleware(request: web.Request, handler: Handler) -> web.S
         raise forbidden(request, "the form's CSRF token is missing or wrong; reload the page and try again.")
     try:
         response = await handler(request)
-    except ApiError as exc:  # a refusal the page did not handle itself, e.g. an unknown id in the URL
-        response = error_page(request, exc)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a refusal the page did not handle itself: the API's code and words, as a page
+        response = error_page(request, as_api_error(exc, request))
     if (
         admin is None
         and request.cookies.get(ANON_CSRF_COOKIE) != request[CSRF]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import orjson
 from aiohttp import web
+from marshmallow import ValidationError
 
+from licsrv.admin_api.schemas import ProductUpdateSchema
+from licsrv.bounded import form_json_object
 from licsrv.domain import API_KEY_GRACE_DAYS
+from licsrv.envelope import as_api_error
 from licsrv.errors import ApiError
 from licsrv.services import admins, products, tokens
 from licsrv.state import DB
@@ -34,46 +38,34 @@ async def product_page(
     )
 
 
-def _json_object(text: str, name: str) -> dict:
-    try:
-        value = orjson.loads(text or "{}")
-    except orjson.JSONDecodeError:
-        raise ApiError("VALIDATION_ERROR", f"{name} must be a JSON object.") from None
-    if not isinstance(value, dict):
-        raise ApiError("VALIDATION_ERROR", f"{name} must be a JSON object.")
-    return value
-
-
 @requires("owner")
 async def product_update(request: web.Request) -> web.Response:
     data = await form(request)
     db = request.config_dict[DB]
     product_id = int(request.match_info["id"])
     try:
-        changes = {
-            "current_version": data.get("current_version", "")[:40],
-            "minimum_version": data.get("minimum_version", "")[:40],
-            "download_url": data.get("download_url", "")[:2000],
-            "whats_new": data.get("whats_new", "")[:20000],
-            "session_policy": data.get("session_policy", "reject"),
-            "max_sessions": int(data.get("max_sessions") or 1),
-            "heartbeat_interval": int(data.get("heartbeat_interval") or 30),
-            "session_timeout": int(data.get("session_timeout") or 60),
-            "features": _json_object(data.get("features", ""), "Feature flags"),
-            "rate_limits": _json_object(data.get("rate_limits", ""), "Rate limits"),
-            "require_signed_requests": data.get("require_signed_requests") == "on",
-        }
-        if changes["session_policy"] not in ("reject", "replace"):
-            raise ApiError("VALIDATION_ERROR", "Session policy is reject or replace.")
+        # The management API's schema: the form is refused for the same reasons, in the same words.
+        changes = ProductUpdateSchema().load(
+            {
+                **{name: data.get(name, "") for name in TEXT_SETTINGS},
+                "session_policy": data.get("session_policy", "reject"),
+                "max_sessions": data.get("max_sessions") or 1,
+                "heartbeat_interval": data.get("heartbeat_interval") or 30,
+                "session_timeout": data.get("session_timeout") or 60,
+                "features": form_json_object(data.get("features", ""), "features"),
+                "rate_limits": form_json_object(data.get("rate_limits", ""), "rate_limits"),
+                "require_signed_requests": data.get("require_signed_requests") == "on",
+            }
+        )
         async with db.connection() as conn:
             await products.update_product(conn, db.q, product_id, changes, actor_of(request))
-    except ValueError:
-        return await product_page(
-            request, error="Numbers are expected for sessions and intervals.", status=400
-        )
-    except ApiError as exc:
-        return await product_page(request, error=flash_error(exc), status=exc.status)
+    except (ApiError, ValidationError) as exc:
+        error = as_api_error(exc, request)
+        return await product_page(request, error=flash_error(error), status=error.status)
     return await product_page(request, message="Saved.")
+
+
+TEXT_SETTINGS = ("current_version", "minimum_version", "download_url", "whats_new")
 
 
 @requires("owner")
@@ -122,7 +114,7 @@ async def token_create(request: web.Request) -> web.Response:
                 conn, db.q, data.get("name", "")[:100], data.get("role", ""), actor_of(request)
             )
     except ApiError as exc:
-        return await token_list(request, error=flash_error(exc))
+        return await token_list(request, error=flash_error(exc), status=exc.status)
     return await token_list(request, new_token=token)
 
 
@@ -156,7 +148,7 @@ async def admin_create(request: web.Request) -> web.Response:
                 actor_of(request),
             )
     except ApiError as exc:
-        return await admin_list(request, error=flash_error(exc))
+        return await admin_list(request, error=flash_error(exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/admins")
 
 
@@ -179,5 +171,5 @@ async def admin_update(request: web.Request) -> web.Response:
                     actor_of(request),
                 )
     except ApiError as exc:
-        return await admin_list(request, error=flash_error(exc))
+        return await admin_list(request, error=flash_error(exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/admins")
