@@ -75,7 +75,7 @@ async def test_health_is_unhealthy_after_the_event_loop_was_blocked(aiohttp_clie
 
 
 async def test_health_is_unhealthy_while_the_pool_has_no_free_connection(aiohttp_client, settings):
-    client = await aiohttp_client(create_app(replace(settings, pool_wedge_limit=0.3)))
+    client = await aiohttp_client(create_app(replace(settings, pool_wedge_limit=1.0)))
     pool = client.app[DB].pool
     held = []
     with contextlib.suppress(TimeoutError):

@@ -225,6 +225,33 @@ async def _status_is(client, path: str, status: int) -> bool:
     return (await client.get(path)).status == status
 
 
+async def test_the_periodic_refresh_also_survives_a_postgres_restart(own_postgres, aiohttp_client, settings):
+    pg, url = own_postgres
+    app = create_app(replace(settings, database_url=url, product_cache_refresh=0.5))
+    client = await aiohttp_client(app)
+    conn = await connect(url)
+    try:
+        product = await make_product(conn, app)
+        await asyncio.to_thread(pg.stop)
+        await asyncio.to_thread(pg.start)
+        await conn.close()
+        conn = await connect(url)
+        # Changed behind the app's back: no NOTIFY, so only the periodic reload can bring it in.
+        await conn.execute("UPDATE products SET api_key = 'lk_changed_quietly' WHERE id = $1", product["id"])
+    finally:
+        await conn.close()
+
+    async def quiet_change_seen() -> bool:
+        response = await client.post(
+            "/api/v1/sessions/heartbeat",
+            json={"session_token": "x" * 40},
+            headers={"X-API-Key": "lk_changed_quietly"},
+        )
+        return (await response.json())["error"]["code"] != "INVALID_API_KEY"
+
+    await until(quiet_change_seen, "the periodic reload after PostgreSQL came back", deadline=15)
+
+
 async def test_requests_in_flight_at_shutdown_that_need_the_pool_answer_503(settings, conn, queries):
     product = dict(await queries.get_product(conn, id=1))
     locked, other = await make_license(conn, queries, product), await make_license(conn, queries, product)

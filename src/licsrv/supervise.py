@@ -20,7 +20,8 @@ Work = Callable[[], Awaitable[None]]
 
 
 class Backoff:
-    """Exponential delays with full jitter, capped; `reset` after a run that lasted long enough."""
+    """Exponential delays, capped, each drawn between half and all of its ceiling so that workers restarted by
+    one outage do not retry in step; `reset` after a run that lasted long enough."""
 
     def __init__(self, first: float = 0.1, cap: float = 10.0) -> None:
         self.first = first

@@ -138,7 +138,7 @@ class ProductCache:
             lost.set()
             changed.set()
 
-        conn = await asyncpg.connect(self._dsn, timeout=LISTENER_CONNECT_TIMEOUT)
+        conn = await asyncpg.connect(self._dsn, timeout=LISTENER_TIMEOUT, command_timeout=LISTENER_TIMEOUT)
         try:
             conn.add_termination_listener(on_lost)
             await conn.add_listener(PRODUCTS_CHANNEL, on_notify)
@@ -156,7 +156,7 @@ class ProductCache:
                 await conn.close(timeout=1)
 
 
-LISTENER_CONNECT_TIMEOUT = 5.0
+LISTENER_TIMEOUT = 5.0  # connecting, and the LISTEN itself: a frozen server must not hang the task
 
 
 async def list_products(conn: asyncpg.Connection, queries: Queries) -> list[Product]:
