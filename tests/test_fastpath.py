@@ -112,7 +112,10 @@ async def test_fast_and_routed_heartbeats_answer_alike(fast, routed, product, to
         assert via_fast[0] < 500, name
     assert [call for call in fast.passed.calls if HEARTBEAT in call] == []  # all answered by the fast path
     alive = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-2"}), product["api_key"])
-    assert alive[:2] == (200, {"status": "ok", "data": {"next_heartbeat": 1}, "nonce": "n-2"})
+    data = alive[1]["data"]
+    assert alive[:2] == (200, {"status": "ok", "data": data, "nonce": "n-2"})
+    assert data == {"next_heartbeat": 1, "product": product["slug"], "session_id": data["session_id"]}
+    assert len(data["session_id"]) >= 12
     assert alive[2]["signed"]
     refused = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-3"}), "lk_nobody")
     assert (refused[0], refused[1]["nonce"]) == (401, "n-3")

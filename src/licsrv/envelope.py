@@ -26,6 +26,10 @@ log = structlog.get_logger(__name__)
 CLIENT_API_PREFIX = "/api/v1/"
 UNSIGNED_PREFIXES = ("/api/v1/admin/", "/api/v1/admin")
 MAX_NONCE_LENGTH = 128
+# What a client call is about (product, license key, hardware id, session id), named in its signed answer.
+SUBJECT = web.RequestKey("subject", dict)
+# A MAC session's key: its answers, refusals included, carry this HMAC and no Ed25519 signature.
+ANSWER_MAC_KEY = web.RequestKey("answer_mac_key", bytes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,16 +40,25 @@ class Envelope(web.Response):
     def __init__(self, payload: dict[str, Any], status: int = 200, headers: dict | None = None) -> None:
         super().__init__(status=status, headers=headers, content_type="application/json")
         self.payload = payload
-        self.mac_key: bytes | None = None
 
-    def finish(self, nonce: Any, keyring: Keyring | None) -> None:
+    def finish(
+        self, nonce: Any, keyring: Keyring | None, subject: dict | None = None, mac_key: bytes | None = None
+    ) -> None:
+        """Writes the body: the subject into `data` (an error answer gets a `data` of the subject alone),
+        the time, the echoed nonce; then the signature over exactly those bytes."""
+        if subject:
+            data = self.payload.get("data")
+            if isinstance(data, dict):
+                data.update(subject)
+            elif data is None:
+                self.payload["data"] = dict(subject)
         self.payload["server_time"] = int(time.time())
         if nonce is not None:
             self.payload["nonce"] = nonce
         body = orjson.dumps(self.payload)
         self.body = body
-        if self.mac_key is not None:
-            self.headers["X-Licsrv-Signature"] = mac_signature_header(self.mac_key, body)
+        if mac_key is not None:
+            self.headers["X-Licsrv-Signature"] = mac_signature_header(mac_key, body)
         elif keyring is not None:
             self.headers["X-Licsrv-Signature"] = keyring.signature_header(body)
 
@@ -60,6 +73,15 @@ def ok_page(data: list, next_cursor: str | None) -> Envelope:
 
 def error_envelope(error: ApiError) -> Envelope:
     return Envelope({"status": "error", "error": error.as_dict()}, status=error.status, headers=error.headers)
+
+
+def bind_subject(request: web.BaseRequest, **fields: str) -> None:
+    """Names what this client call is about; its answer (success or refusal) will carry these fields."""
+    subject = request.get(SUBJECT)
+    if subject is None:
+        request[SUBJECT] = fields
+    else:
+        subject.update(fields)
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -150,11 +172,10 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         response = error_envelope(as_api_error(exc, request))
         await nonce_of_refused(request)
     if isinstance(response, Envelope):
-        # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
-        keyring = (
-            (request.app.get(KEYRING) or request.config_dict[KEYRING])
-            if signs_responses(request.path)
-            else None
-        )
-        response.finish(request.get(NONCE), keyring)
+        if signs_responses(request.path):
+            # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
+            keyring = request.app.get(KEYRING) or request.config_dict[KEYRING]
+            response.finish(request.get(NONCE), keyring, request.get(SUBJECT), request.get(ANSWER_MAC_KEY))
+        else:
+            response.finish(request.get(NONCE), None)
     return response

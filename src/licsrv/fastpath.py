@@ -17,7 +17,7 @@ import structlog
 from aiohttp import hdrs, web
 
 from licsrv.api.sessions import HEARTBEAT_PATH, heartbeat_answer
-from licsrv.envelope import Envelope, as_api_error, error_envelope, nonce_of_refused
+from licsrv.envelope import ANSWER_MAC_KEY, SUBJECT, Envelope, as_api_error, error_envelope, nonce_of_refused
 from licsrv.errors import ApiError
 from licsrv.metrics import observe
 from licsrv.state import KEYRING, NONCE, PRODUCTS, SETTINGS
@@ -50,7 +50,7 @@ class HeartbeatFastPath:
         except Exception as exc:
             response = error_envelope(as_api_error(exc, request))
             await nonce_of_refused(request)
-        response.finish(request.get(NONCE), app[KEYRING])
+        response.finish(request.get(NONCE), app[KEYRING], request.get(SUBJECT), request.get(ANSWER_MAC_KEY))
         status = response.status
         elapsed = time.perf_counter() - started
         observe(ROUTE, "POST", status, elapsed)

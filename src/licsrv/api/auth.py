@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.envelope import Handler
+from licsrv.envelope import Handler, bind_subject
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
 from licsrv.state import PRODUCTS
@@ -22,6 +22,7 @@ def authenticate(request: web.Request) -> Product:
     if product is None:
         raise ApiError("INVALID_API_KEY")
     request[PRODUCT] = product
+    bind_subject(request, product=product.slug)
     return product
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
-from licsrv.envelope import load_body, ok
+from licsrv.envelope import bind_subject, load_body, ok
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import cards, licensing
@@ -42,7 +42,10 @@ class RedeemSchema(ClientSchema):
 
 
 class LicenseAnswerSchema(Schema):
-    license_key = fields.String(required=True)
+    product = fields.String(required=True, metadata={"description": "the product's slug"})
+    license_key = fields.String(required=True, metadata={"description": "as sent (redeem: the license's)"})
+    hardware_id = fields.String(metadata={"description": "as sent in the request"})
+    card_key = fields.String(metadata={"description": "redeem: as sent in the request"})
     status = fields.String(required=True)
     expires_at = fields.String(allow_none=True, metadata={"description": "ISO 8601; null = no expiry"})
     features = fields.Dict()
@@ -75,6 +78,7 @@ ANSWER = LicenseAnswerSchema()
 )
 async def activate(request: web.Request) -> web.Response:
     body = await load_body(request, ActivateSchema())
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     db = request.config_dict[DB]
     async with db.transaction() as conn:
         view = await licensing.activate_device(
@@ -106,6 +110,7 @@ async def activate(request: web.Request) -> web.Response:
 )
 async def validate_license(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     db = request.config_dict[DB]
     async with db.connection() as conn:
         view = await licensing.validate_license(
@@ -123,6 +128,7 @@ async def validate_license(request: web.Request) -> web.Response:
 )
 async def deactivate(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     db = request.config_dict[DB]
     async with db.connection() as conn:
         view = await licensing.deactivate_device(
@@ -145,6 +151,9 @@ async def deactivate(request: web.Request) -> web.Response:
 )
 async def redeem(request: web.Request) -> web.Response:
     body = await load_body(request, RedeemSchema())
+    bind_subject(request, card_key=body["card_key"], hardware_id=body["hardware_id"])
+    if body["license_key"] is not None:
+        bind_subject(request, license_key=body["license_key"])
     db = request.config_dict[DB]
     async with db.connection() as conn:
         view = await cards.redeem(

@@ -9,7 +9,8 @@ import hashlib
 import re
 import secrets
 
-_TOKEN = re.compile(r"^([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{6})([A-Za-z0-9_-]{22})$")
+MAC_MARK = "~m"
+_TOKEN = re.compile(r"^([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{6})([A-Za-z0-9_-]{22}(?:~m)?)$")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{12}$")
 
 
@@ -58,10 +59,11 @@ def _ordered(number: int, width: int) -> str:
 
 
 class TokenCodec:
-    """Tokens are `<license id>.<start><128 random bits>`. The public session id is the start second (6
+    """Tokens are `<license id>.<start><128 random bits>[~m]`. The public session id is the start second (6
     ordered chars, so ids sort by age) and a keyed hash of the rest and of the session's scope (its product):
     Redis stores no secret and no start time, an admin listing can never reveal a token, and a token sent
-    with another product's API key names no session at all."""
+    with another product's API key names no session at all. The `~m` mark (the session answers with its MAC
+    key only) is part of the hashed rest: a token whose mark was stripped names no session either."""
 
     def __init__(self, id_key: bytes) -> None:
         self._id_key = hashlib.blake2b(id_key, digest_size=32, person=b"licsrv-sid").digest()
@@ -71,10 +73,10 @@ class TokenCodec:
         digest = hashlib.blake2b(material, key=self._id_key, digest_size=6).digest()
         return started + base64.b64encode(digest).translate(_TO_ORDERED)[:6].decode()
 
-    def new_token(self, license_id: int, now_s: int, scope: int = 0) -> tuple[str, str]:
-        """(token, session id)."""
+    def new_token(self, license_id: int, now_s: int, scope: int = 0, mac: bool = False) -> tuple[str, str]:
+        """(token, session id); `mac` marks a session whose answers carry its MAC only."""
         started = _ordered(now_s, 6)
-        secret = secrets.token_urlsafe(16)
+        secret = secrets.token_urlsafe(16) + (MAC_MARK if mac else "")
         return f"{license_id}.{started}{secret}", self.session_id(started, secret, scope)
 
     def parse(self, token: str, scope: int = 0) -> tuple[int, str]:
@@ -83,6 +85,10 @@ class TokenCodec:
         if match is None:
             raise BadToken("malformed session token")
         return int(match[1]), self.session_id(match[2], match[3], scope)
+
+
+def has_mac(token: str) -> bool:
+    return token.endswith(MAC_MARK)
 
 
 def valid_session_id(session_id: str) -> bool:

@@ -95,9 +95,11 @@ class LiveSessions:
         session_timeout_s: int,
         now_ms: int,
         scope: int = 0,
+        mac: bool = False,
     ) -> StartResult:
-        """`scope` (the product id) must be given again with the token, else the token names no session."""
-        token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope)
+        """`scope` (the product id) must be given again with the token, else the token names no session;
+        `mac` makes a token whose session is answered with its MAC key only."""
+        token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope, mac)
         timeout_ms = session_timeout_s * 1000
         ok, expired, replaced = await self._batcher.call(
             START,
@@ -120,6 +122,12 @@ class LiveSessions:
 
     async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int, scope: int = 0) -> None:
         license_id, session_id = self.tokens.parse(token, scope)
+        await self.heartbeat_session(license_id, session_id, session_timeout_s, now_ms)
+
+    async def heartbeat_session(
+        self, license_id: int, session_id: str, session_timeout_s: int, now_ms: int
+    ) -> None:
+        """The heartbeat of a token already parsed (the answer names its session id)."""
         timeout_ms = session_timeout_s * 1000
         keys = [
             session_key(license_id, session_id),

@@ -15,28 +15,16 @@ from licsrv.errors import ApiError
 from licsrv.services.products import Product
 from licsrv.signing import seal_to, secret_box
 
-MAC_SUFFIX = "~m"
-
 
 class SessionCrypto:
-    """MAC keys are derived from the token under the server secret: nothing extra is stored per session."""
+    """MAC keys are derived from the token under the server secret: nothing extra is stored per session.
+    Whether a session has one is in its token (live.keys.MAC_MARK), hashed into its session id."""
 
     def __init__(self, secret_key: str) -> None:
         self._mac_secret = nacl.hash.blake2b(
             secret_key.encode(), digest_size=32, person=b"licsrv-sess-mac", encoder=RawEncoder
         )
         self._box = secret_box(secret_key)
-
-    @staticmethod
-    def mac_token(token: str) -> str:
-        return token + MAC_SUFFIX
-
-    @staticmethod
-    def split(token: str) -> tuple[str, bool]:
-        """(the live store's token, whether answers are MACed)."""
-        if token.endswith(MAC_SUFFIX):
-            return token[: -len(MAC_SUFFIX)], True
-        return token, False
 
     def mac_key(self, token: str) -> bytes:
         return hmac.new(self._mac_secret, token.encode(), hashlib.sha256).digest()

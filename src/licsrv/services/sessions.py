@@ -99,7 +99,13 @@ async def start_session(
     max_sessions = license_row["max_sessions"] or product.max_sessions
     try:
         started = await live.start(
-            license_id, max_sessions, product.session_policy, product.session_timeout, to_ms(now), product.id
+            license_id,
+            max_sessions,
+            product.session_policy,
+            product.session_timeout,
+            to_ms(now),
+            product.id,
+            mac=bool(client_public_key),
         )
     except live_errors.SessionLimitReached:
         raise refusal("SESSION_LIMIT_REACHED") from None
@@ -131,7 +137,6 @@ async def start_session(
         "update": update_notice(product, client_version),
     }
     if client_public_key:
-        token = crypto.mac_token(token)
         answer["mac_key"] = crypto.sealed_mac_key(token, client_public_key)
         if function == "open":
             answer["content_key"] = crypto.sealed_content_key(product, client_public_key)
@@ -172,11 +177,23 @@ async def close_timed_out(conn: Any, db: Database, expired: list[tuple[str, int]
         )
 
 
-async def heartbeat(live: LiveSessions, product: Product, token: str, now_ms: int) -> None:
-    """The hot path: one batched Redis script call, no PostgreSQL."""
+def session_of(live: LiveSessions, product: Product, token: str) -> tuple[int, str]:
+    """(license id, session id) of a token, without Redis; a token that names no session is expired."""
     try:
-        await live.heartbeat(token, product.session_timeout, now_ms, product.id)
-    except (live_errors.SessionExpired, live_errors.BadToken):
+        return live.tokens.parse(token, product.id)
+    except live_errors.BadToken:
+        HEARTBEAT_EXPIRED.inc()
+        raise ApiError("SESSION_EXPIRED") from None
+
+
+async def heartbeat(
+    live: LiveSessions, product: Product, token: str, now_ms: int, session: tuple[int, str] | None = None
+) -> None:
+    """The hot path: one batched Redis script call, no PostgreSQL. `session` is the token already parsed."""
+    license_id, session_id = session or session_of(live, product, token)
+    try:
+        await live.heartbeat_session(license_id, session_id, product.session_timeout, now_ms)
+    except live_errors.SessionExpired:
         HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
     except live_errors.SessionTerminated as exc:
