@@ -5,16 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import Schema, fields
 
-from licsrv.envelope import ok
+from licsrv.envelope import MAX_NONCE_LENGTH, ok
+from licsrv.errors import ApiError
 from licsrv.openapi import documented
-from licsrv.state import KEYRING
+from licsrv.state import KEYRING, NONCE
 
 
 class PublicKeySchema(Schema):
     id = fields.String(required=True)
     alg = fields.String(required=True)
     public_key = fields.String(required=True, metadata={"description": "base64 of the 32-byte Ed25519 key"})
-    active = fields.Boolean(required=True)
+    active = fields.Boolean(required=True, metadata={"description": "signs answers now"})
+    next = fields.Boolean(required=True, metadata={"description": "published to be trusted, signs later"})
 
 
 KEYS_SCHEMA = PublicKeySchema(many=True)
@@ -22,6 +24,13 @@ KEYS_SCHEMA = PublicKeySchema(many=True)
 
 @documented("Public keys that verify signed answers", tag="client", answer=PublicKeySchema)
 async def list_keys(request: web.Request) -> web.Response:
+    """Signed like every client answer, and echoes `?nonce=` (a client learns keys only from a keys answer
+    signed by a key it already trusts)."""
+    nonce = request.query.get("nonce")
+    if nonce is not None:
+        if len(nonce) > MAX_NONCE_LENGTH:
+            raise ApiError("VALIDATION_ERROR", "nonce must be a string of at most 128 characters.")
+        request[NONCE] = nonce
     return ok(KEYS_SCHEMA.dump(request.config_dict[KEYRING].published))
 
 

@@ -1,11 +1,16 @@
 """A client for the licsrv client API, for the vendor's program (aiohttp + PyNaCl).
 
-Every answer is checked before it is believed: its signature (Ed25519 with a pinned or first-fetched public
-key, or the session's HMAC key), and that it echoes the nonce this request carried, so an answer can neither
-be forged nor replayed. Sessions are started with a fresh X25519 key pair, so their heartbeat answers are
-MACed (cheap on the server) instead of Ed25519-signed.
+Every answer is checked before it is believed (docs/protocol.md, "Verifying an answer"):
+- its signature: Ed25519 with a trusted key (pinned, or first fetched), or for a session started with a
+  client key its HMAC-SHA256 under the session's MAC key, and then nothing else (no Ed25519 fallback);
+- that it echoes the nonce this request carried (no answer to an earlier or another request);
+- that its `data` names this request's subject: the product (slug) of this client, and the license key,
+  hardware id, card key or session id the request was about. A refusal is checked on the subject fields it
+  carries.
+So an answer the server gave to another request — another session, license, device or product — is refused
+with UntrustedAnswer.
 
-    async with LicenseClient("https://licenses.example.com", api_key) as client:
+    async with LicenseClient("https://licenses.example.com", api_key, product="my-app") as client:
         session = await client.start_session(license_key, hardware_id, "2.1.0")
         task = asyncio.create_task(session.keep_alive())   # heartbeats until cancelled or refused
         ...
@@ -29,6 +34,8 @@ import nacl.exceptions
 import nacl.signing
 from nacl.public import PrivateKey, SealedBox
 
+from licsrv.client.offline import parse_request_code
+
 
 class LicsrvError(Exception):
     """A refusal from the server (`code` is one of the stable error codes), or an answer not to be trusted."""
@@ -44,6 +51,25 @@ class LicsrvError(Exception):
 class UntrustedAnswer(LicsrvError):
     def __init__(self, message: str) -> None:
         super().__init__("UNTRUSTED_ANSWER", message)
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise UntrustedAnswer("the answer carries bad base64") from exc
+
+
+def check_subject(answer: dict[str, Any], subject: dict[str, str]) -> None:
+    """A success must name every field of `subject` with the same value; a refusal every field it names."""
+    data = answer.get("data")
+    named = data if isinstance(data, dict) else {}
+    success = answer.get("status") == "ok"
+    for name, expected in subject.items():
+        if name not in named and not success:
+            continue
+        if named.get(name) != expected:
+            raise UntrustedAnswer(f"the answer is about another {name.replace('_', ' ')}")
 
 
 def _signature_fields(header: str) -> dict[str, str]:
@@ -67,7 +93,10 @@ class Session:
     async def heartbeat(self) -> int:
         """Seconds until the next heartbeat is due."""
         data = await self.client.call(
-            "/api/v1/sessions/heartbeat", {"session_token": self.token}, self.mac_key
+            "/api/v1/sessions/heartbeat",
+            {"session_token": self.token},
+            {"session_id": self.session_id},
+            self.mac_key,
         )
         return int(data["next_heartbeat"])
 
@@ -111,7 +140,10 @@ class Session:
 
     async def end(self) -> None:
         if not self.ended:
-            await self.client.call("/api/v1/sessions/end", {"session_token": self.token})
+            subject = {"session_id": self.session_id}
+            await self.client.call(
+                "/api/v1/sessions/end", {"session_token": self.token}, subject, self.mac_key
+            )
             self.ended = True
 
 
@@ -121,16 +153,19 @@ class LicenseClient:
         base_url: str,
         api_key: str,
         *,
+        product: str,
         public_keys: dict[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
         timeout: float = 10.0,
     ) -> None:
-        """`public_keys` (key id → base64 Ed25519 key) pins the server's keys; without them the keys are
-        fetched once from `GET /api/v1/keys` (pin them in production, e.g. shipped with the program)."""
+        """`product` is the product's slug: every answer must name it. `public_keys` (key id → base64 Ed25519
+        key) pins the server's keys; without them the keys are fetched once from `GET /api/v1/keys` (pin them
+        in production, shipped with the program). Keys the server publishes later are learned from a keys
+        answer signed by a key already trusted, so a pinned program survives a rotation."""
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        self.product = product
         self.public_keys = dict(public_keys or {})
-        self._pinned = bool(public_keys)
         self._http = http
         self._own_http = http is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -153,19 +188,28 @@ class LicenseClient:
         return self._http
 
     async def fetch_keys(self) -> dict[str, str]:
-        async with self._session().get(f"{self.base_url}/api/v1/keys") as response:
+        """Learns the published keys from a keys answer signed by a key this client trusts; with no key
+        trusted yet (nothing pinned), the list must be signed by one of the keys it lists."""
+        nonce = secrets.token_urlsafe(12)
+        url = f"{self.base_url}/api/v1/keys"
+        async with self._session().get(url, params={"nonce": nonce}) as response:
             raw = await response.read()
             header = response.headers.get("X-Licsrv-Signature", "")
-        keys = {key["id"]: key["public_key"] for key in json.loads(raw)["data"]}
-        # The list must be signed by one of the keys it lists (it vouches for itself; pinning is stronger).
-        self._verify_ed25519(raw, header, keys)
+        try:
+            answer = json.loads(raw)
+            keys = {key["id"]: key["public_key"] for key in answer["data"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UntrustedAnswer("the keys answer is damaged") from exc
+        self._verify_ed25519(raw, header, self.public_keys or keys)
+        if answer.get("nonce") != nonce:
+            raise UntrustedAnswer("the keys answer does not echo this request's nonce")
         self.public_keys.update(keys)
         return keys
 
     def _verify_ed25519(self, raw: bytes, header: str, keys: dict[str, str]) -> None:
         fields = _signature_fields(header)
         if fields.get("alg") != "ed25519" or fields.get("keyid") not in keys:
-            raise UntrustedAnswer("the answer is not signed with a known key")
+            raise UntrustedAnswer("the answer is not signed with a trusted key")
         try:
             verify_key = nacl.signing.VerifyKey(base64.b64decode(keys[fields["keyid"]]))
             verify_key.verify(raw, base64.b64decode(fields.get("sig", "")))
@@ -174,17 +218,26 @@ class LicenseClient:
 
     async def _verify(self, raw: bytes, header: str, mac_key: bytes | None) -> None:
         fields = _signature_fields(header)
-        if mac_key is not None and fields.get("alg") == "hmac-sha256":
+        if mac_key is not None:  # a MAC session: its MAC or nothing
+            if fields.get("alg") != "hmac-sha256":
+                raise UntrustedAnswer("a MAC session's answer is not MACed")
             expected = hmac.new(mac_key, raw, hashlib.sha256).digest()
-            if not hmac.compare_digest(expected, base64.b64decode(fields.get("sig", ""))):
+            if not hmac.compare_digest(expected, _b64decode(fields.get("sig", ""))):
                 raise UntrustedAnswer("the answer's MAC does not verify")
             return
-        if not self._pinned and fields.get("keyid") not in self.public_keys:
-            await self.fetch_keys()  # first use, or the server rotated to a key published since
+        if fields.get("keyid") not in self.public_keys:
+            await self.fetch_keys()  # first use, or the server activated a key published since
         self._verify_ed25519(raw, header, self.public_keys)
 
-    async def call(self, path: str, body: dict[str, Any], mac_key: bytes | None = None) -> dict[str, Any]:
-        """POSTs `body` with a fresh nonce; returns `data` of a trusted answer or raises LicsrvError."""
+    async def call(
+        self,
+        path: str,
+        body: dict[str, Any],
+        subject: dict[str, str] | None = None,
+        mac_key: bytes | None = None,
+    ) -> dict[str, Any]:
+        """POSTs `body` with a fresh nonce; returns `data` of a trusted answer about `subject` (plus this
+        client's product), or raises LicsrvError (UntrustedAnswer for an answer not to be believed)."""
         nonce = secrets.token_urlsafe(12)
         headers = {"X-API-Key": self.api_key, "Content-Type": "application/json"}
         payload = json.dumps({**body, "nonce": nonce}).encode()
@@ -194,9 +247,13 @@ class LicenseClient:
             retry_after = response.headers.get("Retry-After")
             status = response.status
         await self._verify(raw, header, mac_key)
-        answer = json.loads(raw)
-        if answer.get("nonce") != nonce:
+        try:
+            answer = json.loads(raw)
+        except ValueError as exc:
+            raise UntrustedAnswer("the answer is not JSON") from exc
+        if not isinstance(answer, dict) or answer.get("nonce") != nonce:
             raise UntrustedAnswer("the answer does not echo this request's nonce")
+        check_subject(answer, {"product": self.product, **(subject or {})})
         self.server_time = answer.get("server_time")
         if answer.get("status") != "ok":
             error = answer.get("error") or {}
@@ -212,29 +269,32 @@ class LicenseClient:
         self, license_key: str, hardware_id: str, machine_name: str = "", client_version: str = ""
     ) -> dict[str, Any]:
         body = {"license_key": license_key, "hardware_id": hardware_id}
+        subject = dict(body)
         if machine_name:
             body["machine_name"] = machine_name
         if client_version:
             body["client_version"] = client_version
-        return await self.call("/api/v1/licenses/activate", body)
+        return await self.call("/api/v1/licenses/activate", body, subject)
 
     async def validate(self, license_key: str, hardware_id: str) -> dict[str, Any]:
-        return await self.call(
-            "/api/v1/licenses/validate", {"license_key": license_key, "hardware_id": hardware_id}
-        )
+        body = {"license_key": license_key, "hardware_id": hardware_id}
+        return await self.call("/api/v1/licenses/validate", body, body)
 
     async def deactivate(self, license_key: str, hardware_id: str) -> dict[str, Any]:
         body = {"license_key": license_key, "hardware_id": hardware_id}
-        return await self.call("/api/v1/licenses/deactivate", body)
+        return await self.call("/api/v1/licenses/deactivate", body, body)
 
     async def redeem(self, card_key: str, hardware_id: str, license_key: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"card_key": card_key, "hardware_id": hardware_id}
         if license_key:
             body["license_key"] = license_key
-        return await self.call("/api/v1/cards/redeem", body)
+        return await self.call("/api/v1/cards/redeem", body, body)
 
     async def offline_activate(self, request_code: str) -> dict[str, Any]:
-        return await self.call("/api/v1/offline/activate", {"request_code": request_code})
+        """The certificate answer for a request code made by `licsrv.client.offline.make_request`."""
+        request = parse_request_code(request_code)
+        subject = {"license_key": request.license_key, "hardware_id": request.hardware_id}
+        return await self.call("/api/v1/offline/activate", {"request_code": request_code}, subject)
 
     async def start_session(
         self,
@@ -257,9 +317,15 @@ class LicenseClient:
             body["machine_name"] = machine_name
         if open_program:
             body["function"] = "open"
-        data = await self.call("/api/v1/sessions/start", body)
+        subject = {"license_key": license_key, "hardware_id": hardware_id}
+        data = await self.call("/api/v1/sessions/start", body, subject)
         box = SealedBox(private)
-        content_key = data.get("content_key")
+        try:  # sealed to this start's one-time key: an answer to another start cannot be opened
+            mac_key = box.decrypt(_b64decode(data["mac_key"]))
+            content = data.get("content_key")
+            content_key = box.decrypt(_b64decode(content)) if content else None
+        except (KeyError, TypeError, nacl.exceptions.CryptoError) as exc:
+            raise UntrustedAnswer("the session keys are not sealed to this start") from exc
         start_args = {
             "license_key": license_key,
             "hardware_id": hardware_id,
@@ -274,7 +340,7 @@ class LicenseClient:
             heartbeat_interval=int(data["heartbeat_interval"]),
             session_timeout=int(data["session_timeout"]),
             update=data.get("update"),
-            mac_key=box.decrypt(base64.b64decode(data["mac_key"])),
-            content_key=box.decrypt(base64.b64decode(content_key)) if content_key else None,
+            mac_key=mac_key,
+            content_key=content_key,
             start_args=start_args,
         )
