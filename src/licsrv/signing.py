@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -49,10 +50,19 @@ def new_signing_key(secret_key: str) -> NewSigningKey:
 class Keyring:
     """The active signing key plus every published public key."""
 
-    def __init__(self, key_id: str, signing_key: nacl.signing.SigningKey, published: list[dict]) -> None:
+    def __init__(
+        self,
+        key_id: str,
+        signing_key: nacl.signing.SigningKey,
+        published: list[dict],
+        vouching: dict[str, nacl.signing.SigningKey] | None = None,
+    ) -> None:
         self.key_id = key_id
         self._signing_key = signing_key
         self.published = published
+        # Every published key this server can still sign with: they all sign the keys answer, so a client
+        # that trusts any of them (pinned before a rotation) learns the keys that came after.
+        self._vouching = vouching or {key_id: signing_key}
         self._prefix = f"keyid={key_id}, alg=ed25519, sig="
 
     @classmethod
@@ -60,10 +70,15 @@ class Keyring:
         active = [row for row in rows if row["active"]]
         if not active:
             raise RuntimeError("no active signing key: run `licsrv migrate`")
+        box = secret_box(secret_key)
         try:
-            seed = secret_box(secret_key).decrypt(bytes(active[0]["private_key_enc"]))
+            seed = box.decrypt(bytes(active[0]["private_key_enc"]))
         except nacl.exceptions.CryptoError as exc:
             raise RuntimeError("LICSRV_SECRET_KEY does not decrypt the signing key") from exc
+        vouching = {}
+        for row in rows:
+            with contextlib.suppress(nacl.exceptions.CryptoError):
+                vouching[row["id"]] = nacl.signing.SigningKey(box.decrypt(bytes(row["private_key_enc"])))
         published = [
             {
                 "id": row["id"],
@@ -74,7 +89,7 @@ class Keyring:
             }
             for row in rows
         ]
-        return cls(active[0]["id"], nacl.signing.SigningKey(seed), published)
+        return cls(active[0]["id"], nacl.signing.SigningKey(seed), published, vouching)
 
     def adopt(self, other: Keyring) -> bool:
         """Takes over another keyring's keys in place (every holder of this object sees them at once);
@@ -82,6 +97,7 @@ class Keyring:
         if other.key_id == self.key_id and other.published == self.published:
             return False
         self.key_id, self._signing_key, self.published = other.key_id, other._signing_key, other.published
+        self._vouching = other._vouching
         self._prefix = other._prefix
         return True
 
@@ -92,6 +108,13 @@ class Keyring:
     def signature_header(self, body: bytes) -> str:
         # No cache of repeated answers: every answer names its session, so none repeats byte for byte.
         return self._prefix + b64(self._signing_key.sign(body, encoder=RawEncoder).signature)
+
+    def key_signatures_header(self, body: bytes) -> str:
+        """`X-Licsrv-Key-Signatures` of the keys answer: a signature per published key held, `;` between."""
+        return "; ".join(
+            f"keyid={key_id}, alg=ed25519, sig=" + b64(key.sign(body, encoder=RawEncoder).signature)
+            for key_id, key in self._vouching.items()
+        )
 
 
 def mac_signature_header(mac_key: bytes, body: bytes) -> str:

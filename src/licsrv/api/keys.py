@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from marshmallow import Schema, fields
 
-from licsrv.envelope import MAX_NONCE_LENGTH, ok
+from licsrv.envelope import MAX_NONCE_LENGTH, Envelope
 from licsrv.errors import ApiError
 from licsrv.openapi import documented
+from licsrv.signing import Keyring
 from licsrv.state import KEYRING, NONCE
 
 
@@ -31,7 +34,17 @@ async def list_keys(request: web.Request) -> web.Response:
         if len(nonce) > MAX_NONCE_LENGTH:
             raise ApiError("VALIDATION_ERROR", "nonce must be a string of at most 128 characters.")
         request[NONCE] = nonce
-    return ok(KEYS_SCHEMA.dump(request.config_dict[KEYRING].published))
+    return KeysEnvelope({"status": "ok", "data": KEYS_SCHEMA.dump(request.config_dict[KEYRING].published)})
+
+
+class KeysEnvelope(Envelope):
+    """The keys answer also carries `X-Licsrv-Key-Signatures`: the same bytes signed by every published key
+    the server holds, so a client pinned to a retired key still learns the active one."""
+
+    def finish(self, nonce: Any, keyring: Keyring | None, *args: Any) -> None:
+        super().finish(nonce, keyring, *args)
+        if keyring is not None:
+            self.headers["X-Licsrv-Key-Signatures"] = keyring.key_signatures_header(self.body)
 
 
 def routes() -> list[web.RouteDef]:

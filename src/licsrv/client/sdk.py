@@ -195,16 +195,27 @@ class LicenseClient:
         async with self._session().get(url, params={"nonce": nonce}) as response:
             raw = await response.read()
             header = response.headers.get("X-Licsrv-Signature", "")
+            vouching = response.headers.get("X-Licsrv-Key-Signatures", "")
         try:
             answer = json.loads(raw)
             keys = {key["id"]: key["public_key"] for key in answer["data"]}
         except (ValueError, KeyError, TypeError) as exc:
             raise UntrustedAnswer("the keys answer is damaged") from exc
-        self._verify_ed25519(raw, header, self.public_keys or keys)
+        trusted = self.public_keys or keys
+        signatures = [header, *(part for part in vouching.split(";") if part.strip())]
+        if not any(self._ed25519_ok(raw, signature, trusted) for signature in signatures):
+            raise UntrustedAnswer("the keys answer is not signed with a trusted key")
         if answer.get("nonce") != nonce:
             raise UntrustedAnswer("the keys answer does not echo this request's nonce")
         self.public_keys.update(keys)
         return keys
+
+    def _ed25519_ok(self, raw: bytes, header: str, keys: dict[str, str]) -> bool:
+        try:
+            self._verify_ed25519(raw, header, keys)
+        except UntrustedAnswer:
+            return False
+        return True
 
     def _verify_ed25519(self, raw: bytes, header: str, keys: dict[str, str]) -> None:
         fields = _signature_fields(header)
