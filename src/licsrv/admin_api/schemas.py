@@ -24,6 +24,7 @@ class ProductSchema(Schema):
     features = fields.Dict()
     rate_limits = fields.Dict()
     require_signed_requests = fields.Boolean()
+    offline_renewal_days = fields.Integer()
     has_content_key = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -47,6 +48,7 @@ class ProductUpdateSchema(Schema):
     features = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
     rate_limits = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
     require_signed_requests = fields.Boolean()
+    offline_renewal_days = fields.Integer(validate=validate.Range(min=1, max=3650))
 
 
 def _base64_key(value: str | None) -> None:

@@ -125,7 +125,14 @@ def check_certificate(
     expires_at = payload.get("expires_at")
     if expires_at is not None and expires_at <= now:
         raise OfflineError("the license has expired")
+    valid_until = payload.get("valid_until")
+    if not isinstance(valid_until, int) or valid_until <= now:
+        raise CertificateExpired("the certificate has expired: renew it online")
     return payload
+
+
+class CertificateExpired(OfflineError):
+    """Past its `valid_until`: ask the server for a new one (LicenseClient.renew_certificate)."""
 
 
 class ClockMovedBackwards(OfflineError):

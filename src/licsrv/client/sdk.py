@@ -34,7 +34,7 @@ import nacl.exceptions
 import nacl.signing
 from nacl.public import PrivateKey, SealedBox
 
-from licsrv.client.offline import parse_request_code
+from licsrv.client.offline import OfflineError, check_certificate, make_request, parse_request_code
 
 
 class LicsrvError(Exception):
@@ -306,6 +306,20 @@ class LicenseClient:
         request = parse_request_code(request_code)
         subject = {"license_key": request.license_key, "hardware_id": request.hardware_id}
         return await self.call("/api/v1/offline/activate", {"request_code": request_code}, subject)
+
+    async def renew_certificate(self, license_key: str, hardware_id: str) -> tuple[str, dict[str, Any]]:
+        """An offline certificate fetched online (a new one when the stored one passed its `valid_until`):
+        (certificate code, checked payload). A revoked or suspended license gets none (LicsrvError)."""
+        request = make_request(license_key, hardware_id)
+        certificate = (await self.offline_activate(request.code()))["certificate"]
+        try:
+            return certificate, check_certificate(certificate, request, self.public_keys)
+        except OfflineError:
+            await self.fetch_keys()  # signed with a key published since this client last looked
+        try:
+            return certificate, check_certificate(certificate, request, self.public_keys)
+        except OfflineError as exc:
+            raise UntrustedAnswer(f"the certificate does not check: {exc}") from exc
 
     async def start_session(
         self,

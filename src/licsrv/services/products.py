@@ -41,6 +41,7 @@ class Product:
     rate_limits: dict
     content_key_enc: bytes | None
     require_signed_requests: bool
+    offline_renewal_days: int
     created_at: datetime
     updated_at: datetime
 
@@ -172,6 +173,7 @@ PRODUCT_SETTINGS = (
     "features",
     "rate_limits",
     "require_signed_requests",
+    "offline_renewal_days",
 )
 
 
