@@ -14,6 +14,8 @@ from licsrv.live.errors import LiveUnavailable
 from licsrv.live.keys import (
     BadToken,
     TokenCodec,
+    member,
+    public_id,
     session_key,
     session_prefix,
     sessions_key,
@@ -100,25 +102,26 @@ class LiveSessions:
         """`scope` (the product id) must be given again with the token, else the token names no session;
         `mac` makes a token whose session is answered with its MAC key only."""
         token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope, mac)
+        stored = member(session_id)
         timeout_ms = session_timeout_s * 1000
         ok, expired, replaced = await self._batcher.call(
             START,
-            [sessions_key(license_id), session_key(license_id, session_id)],
+            [sessions_key(license_id), session_key(license_id, stored)],
             [
                 now_ms,
                 timeout_ms,
                 max_sessions,
                 policy,
-                session_id,
+                stored,
                 session_prefix(license_id),
                 tombstone_prefix(license_id),
                 max(INDEX_TTL_MS, 2 * timeout_ms),
             ],
         )
-        pairs = [(_text(expired[i]), int(float(expired[i + 1]))) for i in range(0, len(expired), 2)]
+        pairs = [(public_id(expired[i]), int(float(expired[i + 1]))) for i in range(0, len(expired), 2)]
         if not ok:
             raise SessionLimitReached()
-        return StartResult(session_id, token, [_text(r) for r in replaced], pairs)
+        return StartResult(session_id, token, [public_id(r) for r in replaced], pairs)
 
     async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int, scope: int = 0) -> None:
         license_id, session_id = self.tokens.parse(token, scope)
@@ -129,12 +132,13 @@ class LiveSessions:
     ) -> None:
         """The heartbeat of a token already parsed (the answer names its session id)."""
         timeout_ms = session_timeout_s * 1000
+        stored = member(session_id)
         keys = [
-            session_key(license_id, session_id),
+            session_key(license_id, stored),
             sessions_key(license_id),
-            tombstone_key(license_id, session_id),
+            tombstone_key(license_id, stored),
         ]
-        args = [timeout_ms, now_ms, session_id, max(INDEX_TTL_MS, 2 * timeout_ms)]
+        args = [timeout_ms, now_ms, stored, max(INDEX_TTL_MS, 2 * timeout_ms)]
         result = await self._batcher.submit(HEARTBEAT, keys, args)
         if result != 1:
             if isinstance(result, Exception):  # the script was lost (NOSCRIPT) or failed: the full path
@@ -144,28 +148,25 @@ class LiveSessions:
 
     async def end(self, token: str, now_ms: int, scope: int = 0) -> str:
         license_id, session_id = self.tokens.parse(token, scope)
+        stored = member(session_id)
         result = await self._batcher.call(
             END,
-            [
-                session_key(license_id, session_id),
-                sessions_key(license_id),
-                tombstone_key(license_id, session_id),
-            ],
-            [session_id],
+            [session_key(license_id, stored), sessions_key(license_id), tombstone_key(license_id, stored)],
+            [stored],
         )
         if result != 1:
             raise _gone(result)
         return session_id
 
     async def terminate(self, license_id: int, session_id: str, reason: str, session_timeout_s: int) -> bool:
+        try:
+            stored = member(session_id)
+        except BadToken:
+            return False
         result = await self._batcher.call(
             TERMINATE,
-            [
-                session_key(license_id, session_id),
-                sessions_key(license_id),
-                tombstone_key(license_id, session_id),
-            ],
-            [session_id, reason, session_timeout_s * 1000],
+            [session_key(license_id, stored), sessions_key(license_id), tombstone_key(license_id, stored)],
+            [stored, reason, session_timeout_s * 1000],
         )
         return result == 1
 
@@ -175,7 +176,7 @@ class LiveSessions:
             [sessions_key(license_id)],
             [reason, session_timeout_s * 1000, session_prefix(license_id), tombstone_prefix(license_id)],
         )
-        return [_text(member) for member in ended]
+        return [public_id(stored) for stored in ended]
 
     async def expiries(self, license_id: int) -> dict[str, int]:
         """Every session id in the license's index with its expiry in ms (past ones included)."""
@@ -183,4 +184,4 @@ class LiveSessions:
             pairs = await self._redis.zrange(sessions_key(license_id), 0, -1, withscores=True)
         except UNAVAILABLE as exc:
             raise LiveUnavailable(str(exc)) from exc
-        return {_text(member): int(score) for member, score in pairs}
+        return {public_id(stored): int(score) for stored, score in pairs}
