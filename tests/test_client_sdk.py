@@ -1,4 +1,4 @@
-"""licsrv.client.sdk against a real server: trusted answers only, sessions with MACed heartbeats."""
+"""licsrv_client.sdk against a real server: trusted answers only, sessions with MACed heartbeats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import base64
 import pytest
 from nacl.signing import SigningKey
 
-from licsrv.client.sdk import LicenseClient, LicsrvError, UntrustedAnswer
+from licsrv_client.sdk import LicenseClient, LicsrvError, UntrustedAnswer
 
 from factories import make_license, make_product
 

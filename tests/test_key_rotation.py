@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestServer
 from nacl.encoding import RawEncoder
 from nacl.signing import SigningKey
 
-from licsrv.client.sdk import LicenseClient, UntrustedAnswer
 from licsrv.services.signing_keys import UnknownNextKey, activate_signing_key, add_signing_key
 from licsrv.state import KEYRING, PRODUCTS
+from licsrv_client.sdk import LicenseClient, UntrustedAnswer
 
 from factories import make_license, make_product
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from licsrv.client.offline import (
+from licsrv_client.offline import (
     ClockGuard,
     ClockMovedBackwards,
     OfflineError,
@@ -172,7 +172,7 @@ async def test_phone_page_explains_refusals(client, conn, queries, product):
 async def test_a_saved_request_and_certificate_check_again_at_the_next_start(
     client, conn, queries, product, headers, tmp_path
 ):
-    from licsrv.client.offline import parse_request_code
+    from licsrv_client.offline import parse_request_code
 
     lic = await make_license(conn, queries, product)
     request = make_request(lic["key"], "hw-saved")
@@ -190,9 +190,9 @@ async def test_a_saved_request_and_certificate_check_again_at_the_next_start(
 async def test_certificates_carry_valid_until_and_are_renewed_online_until_revoked(
     client, conn, queries, product, headers
 ):
-    from licsrv.client.offline import CertificateExpired
-    from licsrv.client.sdk import LicenseClient, LicsrvError
     from licsrv.state import PRODUCTS
+    from licsrv_client.offline import CertificateExpired
+    from licsrv_client.sdk import LicenseClient, LicsrvError
 
     keys = await public_keys(client)
     expiring = await make_license(conn, queries, product, duration_days=30)

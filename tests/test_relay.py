@@ -14,8 +14,8 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from nacl.public import PrivateKey
 
-from licsrv.client.sdk import LicenseClient, LicsrvError, Session, UntrustedAnswer
 from licsrv.live.keys import MAC_MARK
+from licsrv_client.sdk import LicenseClient, LicsrvError, Session, UntrustedAnswer
 
 from factories import make_license, make_product
 

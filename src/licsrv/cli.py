@@ -149,6 +149,16 @@ def keys_rotate() -> None:
     click.echo(f"active signing key: {key_id}")
 
 
+@main.command("vectors")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("clients/vectors"))
+def vectors(out: Path) -> None:
+    """Write the client libraries' test vectors (deterministic: the same files every time)."""
+    from licsrv.vectors import write
+
+    for path in write(out):
+        click.echo(str(path))
+
+
 @main.group()
 def licenses() -> None:
     """Licenses."""

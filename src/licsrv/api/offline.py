@@ -9,8 +9,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
 from licsrv.api.licenses import LicenseAnswerSchema
-from licsrv.client.offline import MAX_CODE_LENGTH
 from licsrv.envelope import bind_subject, load_body, ok
+from licsrv.offline_codes import MAX_CODE_LENGTH
 from licsrv.openapi import documented
 from licsrv.services import offline
 from licsrv.state import DB, KEYRING

@@ -1,14 +1,14 @@
 """Offline activation, the server's side (DESIGN §6): a request code in, the device bound to a slot as in an
-online activation, a signed certificate out. The wire format is licsrv.client.offline's."""
+online activation, a signed certificate out. The wire format is licsrv.offline_codes."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from licsrv.client.offline import OfflineError, OfflineRequest, certificate_code, parse_request_code
 from licsrv.db import Database
 from licsrv.errors import ApiError
+from licsrv.offline_codes import OfflineError, OfflineRequest, certificate_code, parse_request_code
 from licsrv.services import licensing
 from licsrv.services.products import Product, ProductCache
 from licsrv.signing import Keyring

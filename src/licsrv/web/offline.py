@@ -11,8 +11,8 @@ import aiohttp_jinja2
 import segno
 from aiohttp import web
 
-from licsrv.client.offline import MAX_CODE_LENGTH, OfflineError, parse_request_code
 from licsrv.envelope import as_api_error
+from licsrv.offline_codes import MAX_CODE_LENGTH, OfflineError, parse_request_code
 from licsrv.services import offline
 from licsrv.state import DB, KEYRING, PRODUCTS
 from licsrv.web.csp import new_nonce, protect

@@ -34,7 +34,7 @@ import nacl.exceptions
 import nacl.signing
 from nacl.public import PrivateKey, SealedBox
 
-from licsrv.client.offline import OfflineError, check_certificate, make_request, parse_request_code
+from licsrv_client.offline import OfflineError, check_certificate, make_request, parse_request_code
 
 
 class LicsrvError(Exception):
@@ -58,6 +58,59 @@ def _b64decode(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (ValueError, TypeError) as exc:
         raise UntrustedAnswer("the answer carries bad base64") from exc
+
+
+def verify_ed25519(raw: bytes, header: str, keys: dict[str, str]) -> None:
+    """The X-Licsrv-Signature `header` verifies over `raw` with one of `keys` (key id → base64 key)."""
+    fields = _signature_fields(header)
+    if fields.get("alg") != "ed25519" or fields.get("keyid") not in keys:
+        raise UntrustedAnswer("the answer is not signed with a trusted key")
+    try:
+        verify_key = nacl.signing.VerifyKey(base64.b64decode(keys[fields["keyid"]]))
+        verify_key.verify(raw, base64.b64decode(fields.get("sig", "")))
+    except (nacl.exceptions.BadSignatureError, ValueError) as exc:
+        raise UntrustedAnswer("the answer's signature does not verify") from exc
+
+
+def verify_mac(raw: bytes, header: str, mac_key: bytes) -> None:
+    """A MAC session's answer: `alg=hmac-sha256` and the HMAC of `raw` under its key; nothing else."""
+    fields = _signature_fields(header)
+    if fields.get("alg") != "hmac-sha256":
+        raise UntrustedAnswer("a MAC session's answer is not MACed")
+    expected = hmac.new(mac_key, raw, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, _b64decode(fields.get("sig", ""))):
+        raise UntrustedAnswer("the answer's MAC does not verify")
+
+
+def keys_to_learn(raw: bytes, header: str, key_signatures: str, trusted: dict[str, str]) -> dict[str, str]:
+    """The keys a GET /keys answer lists, if its signature or one of its key signatures verifies with a
+    trusted key (with none trusted yet: with one of the keys it lists)."""
+    try:
+        keys = {key["id"]: key["public_key"] for key in json.loads(raw)["data"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UntrustedAnswer("the keys answer is damaged") from exc
+    for signature in (header, *key_signatures.split(";")):
+        try:
+            verify_ed25519(raw, signature.strip(), trusted or keys)
+        except UntrustedAnswer:
+            continue
+        return keys
+    raise UntrustedAnswer("the keys answer is not signed with a trusted key")
+
+
+def open_sealed(private_key: PrivateKey, sealed: str) -> bytes:
+    """A secret sealed to this client's one-time key (mac_key, content_key)."""
+    try:
+        return SealedBox(private_key).decrypt(_b64decode(sealed))
+    except (TypeError, nacl.exceptions.CryptoError) as exc:
+        raise UntrustedAnswer("the session keys are not sealed to this start") from exc
+
+
+def check_answer(answer: Any, nonce: str, subject: dict[str, str]) -> None:
+    """A verified answer is about this request: it echoes `nonce` and names `subject` (check_subject)."""
+    if not isinstance(answer, dict) or answer.get("nonce") != nonce:
+        raise UntrustedAnswer("the answer does not echo this request's nonce")
+    check_subject(answer, subject)
 
 
 def check_subject(answer: dict[str, Any], subject: dict[str, str]) -> None:
@@ -196,49 +249,19 @@ class LicenseClient:
             raw = await response.read()
             header = response.headers.get("X-Licsrv-Signature", "")
             vouching = response.headers.get("X-Licsrv-Key-Signatures", "")
-        try:
-            answer = json.loads(raw)
-            keys = {key["id"]: key["public_key"] for key in answer["data"]}
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UntrustedAnswer("the keys answer is damaged") from exc
-        trusted = self.public_keys or keys
-        signatures = [header, *(part for part in vouching.split(";") if part.strip())]
-        if not any(self._ed25519_ok(raw, signature, trusted) for signature in signatures):
-            raise UntrustedAnswer("the keys answer is not signed with a trusted key")
-        if answer.get("nonce") != nonce:
+        keys = keys_to_learn(raw, header, vouching, self.public_keys)
+        if json.loads(raw).get("nonce") != nonce:
             raise UntrustedAnswer("the keys answer does not echo this request's nonce")
         self.public_keys.update(keys)
         return keys
 
-    def _ed25519_ok(self, raw: bytes, header: str, keys: dict[str, str]) -> bool:
-        try:
-            self._verify_ed25519(raw, header, keys)
-        except UntrustedAnswer:
-            return False
-        return True
-
-    def _verify_ed25519(self, raw: bytes, header: str, keys: dict[str, str]) -> None:
-        fields = _signature_fields(header)
-        if fields.get("alg") != "ed25519" or fields.get("keyid") not in keys:
-            raise UntrustedAnswer("the answer is not signed with a trusted key")
-        try:
-            verify_key = nacl.signing.VerifyKey(base64.b64decode(keys[fields["keyid"]]))
-            verify_key.verify(raw, base64.b64decode(fields.get("sig", "")))
-        except (nacl.exceptions.BadSignatureError, ValueError) as exc:
-            raise UntrustedAnswer("the answer's signature does not verify") from exc
-
     async def _verify(self, raw: bytes, header: str, mac_key: bytes | None) -> None:
-        fields = _signature_fields(header)
         if mac_key is not None:  # a MAC session: its MAC or nothing
-            if fields.get("alg") != "hmac-sha256":
-                raise UntrustedAnswer("a MAC session's answer is not MACed")
-            expected = hmac.new(mac_key, raw, hashlib.sha256).digest()
-            if not hmac.compare_digest(expected, _b64decode(fields.get("sig", ""))):
-                raise UntrustedAnswer("the answer's MAC does not verify")
+            verify_mac(raw, header, mac_key)
             return
-        if fields.get("keyid") not in self.public_keys:
+        if _signature_fields(header).get("keyid") not in self.public_keys:
             await self.fetch_keys()  # first use, or the server activated a key published since
-        self._verify_ed25519(raw, header, self.public_keys)
+        verify_ed25519(raw, header, self.public_keys)
 
     async def call(
         self,
@@ -262,9 +285,7 @@ class LicenseClient:
             answer = json.loads(raw)
         except ValueError as exc:
             raise UntrustedAnswer("the answer is not JSON") from exc
-        if not isinstance(answer, dict) or answer.get("nonce") != nonce:
-            raise UntrustedAnswer("the answer does not echo this request's nonce")
-        check_subject(answer, {"product": self.product, **(subject or {})})
+        check_answer(answer, nonce, {"product": self.product, **(subject or {})})
         self.server_time = answer.get("server_time")
         if answer.get("status") != "ok":
             error = answer.get("error") or {}
@@ -302,7 +323,7 @@ class LicenseClient:
         return await self.call("/api/v1/cards/redeem", body, body)
 
     async def offline_activate(self, request_code: str) -> dict[str, Any]:
-        """The certificate answer for a request code made by `licsrv.client.offline.make_request`."""
+        """The certificate answer for a request code made by `licsrv_client.offline.make_request`."""
         request = parse_request_code(request_code)
         subject = {"license_key": request.license_key, "hardware_id": request.hardware_id}
         return await self.call("/api/v1/offline/activate", {"request_code": request_code}, subject)
@@ -344,13 +365,10 @@ class LicenseClient:
             body["function"] = "open"
         subject = {"license_key": license_key, "hardware_id": hardware_id}
         data = await self.call("/api/v1/sessions/start", body, subject)
-        box = SealedBox(private)
-        try:  # sealed to this start's one-time key: an answer to another start cannot be opened
-            mac_key = box.decrypt(_b64decode(data["mac_key"]))
-            content = data.get("content_key")
-            content_key = box.decrypt(_b64decode(content)) if content else None
-        except (KeyError, TypeError, nacl.exceptions.CryptoError) as exc:
-            raise UntrustedAnswer("the session keys are not sealed to this start") from exc
+        # Sealed to this start's one-time key: the keys of an answer to another start cannot be opened.
+        mac_key = open_sealed(private, data.get("mac_key") or "")
+        content = data.get("content_key")
+        content_key = open_sealed(private, content) if content else None
         start_args = {
             "license_key": license_key,
             "hardware_id": hardware_id,
