@@ -18,8 +18,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from licsrv.errors import ApiError, service_unavailable
 from licsrv.live.errors import LiveUnavailable
+from licsrv.services.session_crypto import SEALED_CONTENT_TYPE, seal_answer
 from licsrv.signing import Keyring, mac_signature_header
-from licsrv.state import JSON_BODY, KEYRING, NONCE
+from licsrv.state import CRYPTO, JSON_BODY, KEYRING, NONCE
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +31,8 @@ MAX_NONCE_LENGTH = 128
 SUBJECT = web.RequestKey("subject", dict)
 # A MAC session's key: its answers, refusals included, carry this HMAC and no Ed25519 signature.
 ANSWER_MAC_KEY = web.RequestKey("answer_mac_key", bytes)
+# The one-time X25519 key of a sealed request: its answer is sealed to it.
+SEALED_TO = web.RequestKey("sealed_to", bytes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,7 +45,12 @@ class Envelope(web.Response):
         self.payload = payload
 
     def finish(
-        self, nonce: Any, keyring: Keyring | None, subject: dict | None = None, mac_key: bytes | None = None
+        self,
+        nonce: Any,
+        keyring: Keyring | None,
+        subject: dict | None = None,
+        mac_key: bytes | None = None,
+        sealed_to: bytes | None = None,
     ) -> None:
         """Writes the body: the subject into `data` (an error answer gets a `data` of the subject alone),
         the time, the echoed nonce; then the signature over exactly those bytes."""
@@ -61,6 +69,10 @@ class Envelope(web.Response):
             self.headers["X-Licsrv-Signature"] = mac_signature_header(mac_key, body)
         elif keyring is not None:
             self.headers["X-Licsrv-Signature"] = keyring.signature_header(body)
+        if sealed_to is not None:  # the signature travels inside, with the body it signs
+            signature = self.headers.pop("X-Licsrv-Signature", "")
+            self.body = seal_answer(sealed_to, signature, body)
+            self.content_type = SEALED_CONTENT_TYPE
 
 
 def ok(data: Any, status: int = 200, headers: dict | None = None) -> Envelope:
@@ -89,6 +101,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if JSON_BODY in request:
         return request[JSON_BODY]
     raw = await request.read()
+    sealed = request.headers.get("Content-Type") == SEALED_CONTENT_TYPE
+    if sealed and request.path.startswith(CLIENT_API_PREFIX):
+        request[SEALED_TO], raw = request.config_dict[CRYPTO].open_request(raw)
     try:
         body = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
@@ -175,7 +190,13 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         if signs_responses(request.path):
             # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
             keyring = request.app.get(KEYRING) or request.config_dict[KEYRING]
-            response.finish(request.get(NONCE), keyring, request.get(SUBJECT), request.get(ANSWER_MAC_KEY))
+            response.finish(
+                request.get(NONCE),
+                keyring,
+                request.get(SUBJECT),
+                request.get(ANSWER_MAC_KEY),
+                request.get(SEALED_TO),
+            )
         else:
             response.finish(request.get(NONCE), None)
     return response

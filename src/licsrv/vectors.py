@@ -138,12 +138,32 @@ def sealed_boxes() -> dict[str, Any]:
         box = seal(recipient, secret, name)
         assert SealedBox(client).decrypt(box) == secret
         cases.append({"name": name, "sealed": b64(box), "plaintext_hex": secret.hex()})
+    server = PrivateKey(seed("server sealing key"))
+    one_time = PrivateKey(seed("request one-time key"))
+    request_json = json_bytes({"license_key": LICENSE_KEY, "hardware_id": HARDWARE_ID, "nonce": "s-1"})
+    sealed_request = seal(bytes(server.public_key), bytes(one_time.public_key) + request_json, "request")
+    subject = {"product": PRODUCT, "license_key": LICENSE_KEY, "hardware_id": HARDWARE_ID}
+    signed = finished(ok({"valid": True, **subject}), "s-1", keyring(signing_key("server key 1")))
+    inner = signed["signature"].encode() + b"\n" + signed["body"].encode()
     return {
         "about": "NaCl sealed boxes (X25519, XSalsa20-Poly1305): `sealed` is base64 of ephemeral public key "
         "(32) + box; open with the client's one-time secret key. The client sends client_public_key.",
         "client_secret_key_hex": bytes(client).hex(),
         "client_public_key": b64(recipient),
         "cases": cases,
+        "sealed_request": {
+            "about": "Content-Type application/x-licsrv-sealed: the body is seal(server x25519 key, one-time "
+            "public key (32) + JSON); the answer is seal(one-time key, signature header + '\\n' + body)",
+            "server_secret_key_hex": bytes(server).hex(),
+            "server_public_key": b64(bytes(server.public_key)),
+            "one_time_secret_key_hex": bytes(one_time).hex(),
+            "json": request_json.decode(),
+            "sealed_body": b64(sealed_request),
+            "sealed_answer": b64(seal(bytes(one_time.public_key), inner, "answer")),
+            "answer_signature": signed["signature"],
+            "answer_body": signed["body"],
+            "keys": {key_id(signing_key("server key 1")): public(signing_key("server key 1"))},
+        },
     }
 
 

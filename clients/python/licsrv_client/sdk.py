@@ -32,9 +32,11 @@ from typing import Any
 import aiohttp
 import nacl.exceptions
 import nacl.signing
-from nacl.public import PrivateKey, SealedBox
+from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from licsrv_client.offline import OfflineError, check_certificate, make_request, parse_request_code
+
+SEALED_CONTENT_TYPE = "application/x-licsrv-sealed"
 
 
 class LicsrvError(Exception):
@@ -86,8 +88,9 @@ def keys_to_learn(raw: bytes, header: str, key_signatures: str, trusted: dict[st
     """The keys a GET /keys answer lists, if its signature or one of its key signatures verifies with a
     trusted key (with none trusted yet: with one of the keys it lists)."""
     try:
-        keys = {key["id"]: key["public_key"] for key in json.loads(raw)["data"]}
-    except (ValueError, KeyError, TypeError) as exc:
+        listed = json.loads(raw)["data"]
+        keys = {key["id"]: key["public_key"] for key in listed if key.get("alg", "ed25519") == "ed25519"}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UntrustedAnswer("the keys answer is damaged") from exc
     for signature in (header, *key_signatures.split(";")):
         try:
@@ -96,6 +99,27 @@ def keys_to_learn(raw: bytes, header: str, key_signatures: str, trusted: dict[st
             continue
         return keys
     raise UntrustedAnswer("the keys answer is not signed with a trusted key")
+
+
+def sealing_key_of(raw: bytes) -> str | None:
+    """The server's X25519 key for sealed requests, from a keys answer already checked (keys_to_learn)."""
+    listed = json.loads(raw)["data"]
+    return next((key["public_key"] for key in listed if key.get("alg") == "x25519"), None)
+
+
+def seal_request(server_key: str, one_time: PrivateKey, payload: bytes) -> bytes:
+    """A sealed request body: the one-time public key and the JSON, sealed to the server's X25519 key."""
+    return SealedBox(PublicKey(base64.b64decode(server_key))).encrypt(bytes(one_time.public_key) + payload)
+
+
+def open_sealed_answer(one_time: PrivateKey, raw: bytes) -> tuple[str, bytes]:
+    """(signature header, body) of a sealed answer."""
+    try:
+        opened = SealedBox(one_time).decrypt(raw)
+    except (TypeError, nacl.exceptions.CryptoError) as exc:
+        raise UntrustedAnswer("the sealed answer does not open with this request's key") from exc
+    header, _, body = opened.partition(b"\n")
+    return header.decode("ascii", "replace"), body
 
 
 def open_sealed(private_key: PrivateKey, sealed: str) -> bytes:
@@ -210,11 +234,14 @@ class LicenseClient:
         public_keys: dict[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
         timeout: float = 10.0,
+        sealed: bool = False,
     ) -> None:
         """`product` is the product's slug: every answer must name it. `public_keys` (key id → base64 Ed25519
         key) pins the server's keys; without them the keys are fetched once from `GET /api/v1/keys` (pin them
         in production, shipped with the program). Keys the server publishes later are learned from a keys
-        answer signed by a key already trusted, so a pinned program survives a rotation."""
+        answer signed by a key already trusted, so a pinned program survives a rotation. `sealed` seals every
+        call's body to the server's published X25519 key and gets the answer sealed back (no license key,
+        card key or hardware id on the wire, even without TLS)."""
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.product = product
@@ -223,6 +250,8 @@ class LicenseClient:
         self._own_http = http is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.server_time: int | None = None  # from the last trusted answer
+        self.sealed = sealed
+        self.sealing_key: str | None = None  # learned with the keys, from a trusted keys answer
 
     async def __aenter__(self) -> LicenseClient:
         return self
@@ -252,6 +281,7 @@ class LicenseClient:
         keys = keys_to_learn(raw, header, vouching, self.public_keys)
         if json.loads(raw).get("nonce") != nonce:
             raise UntrustedAnswer("the keys answer does not echo this request's nonce")
+        self.sealing_key = sealing_key_of(raw)
         self.public_keys.update(keys)
         return keys
 
@@ -275,11 +305,23 @@ class LicenseClient:
         nonce = secrets.token_urlsafe(12)
         headers = {"X-API-Key": self.api_key, "Content-Type": "application/json"}
         payload = json.dumps({**body, "nonce": nonce}).encode()
+        one_time = None
+        if self.sealed:
+            if self.sealing_key is None:
+                await self.fetch_keys()
+            if self.sealing_key is None:
+                raise UntrustedAnswer("the server publishes no key to seal requests to")
+            one_time = PrivateKey.generate()
+            payload = seal_request(self.sealing_key, one_time, payload)
+            headers["Content-Type"] = SEALED_CONTENT_TYPE
         async with self._session().post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
             raw = await response.read()
             header = response.headers.get("X-Licsrv-Signature", "")
             retry_after = response.headers.get("Retry-After")
             status = response.status
+            sealed_answer = response.headers.get("Content-Type", "").startswith(SEALED_CONTENT_TYPE)
+        if one_time is not None and sealed_answer:
+            header, raw = open_sealed_answer(one_time, raw)
         await self._verify(raw, header, mac_key)
         try:
             answer = json.loads(raw)

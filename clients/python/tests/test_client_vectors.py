@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from nacl.public import PrivateKey
+from nacl.public import PrivateKey, SealedBox
 
 from licsrv_client.offline import OfflineError, OfflineRequest, check_certificate, parse_request_code
 from licsrv_client.sdk import (
@@ -15,6 +15,8 @@ from licsrv_client.sdk import (
     check_answer,
     keys_to_learn,
     open_sealed,
+    open_sealed_answer,
+    seal_request,
     verify_ed25519,
     verify_mac,
 )
@@ -125,3 +127,16 @@ def test_request_signing():
             case["body"].encode(),
         )
         assert signature == case["signature"]
+
+
+def test_sealed_requests_and_answers():
+    vector = load("sealed_boxes")["sealed_request"]
+    server = PrivateKey(bytes.fromhex(vector["server_secret_key_hex"]))
+    one_time = PrivateKey(bytes.fromhex(vector["one_time_secret_key_hex"]))
+    opened = SealedBox(server).decrypt(base64.b64decode(vector["sealed_body"]))
+    assert opened[:32] == bytes(one_time.public_key) and opened[32:].decode() == vector["json"]
+    mine = seal_request(vector["server_public_key"], one_time, vector["json"].encode())
+    assert SealedBox(server).decrypt(mine) == opened  # what this client seals, the server opens alike
+    header, body = open_sealed_answer(one_time, base64.b64decode(vector["sealed_answer"]))
+    assert (header, body.decode()) == (vector["answer_signature"], vector["answer_body"])
+    verify_ed25519(body, header, vector["keys"])

@@ -11,12 +11,15 @@ from licsrv.envelope import MAX_NONCE_LENGTH, Envelope
 from licsrv.errors import ApiError
 from licsrv.openapi import documented
 from licsrv.signing import Keyring
-from licsrv.state import KEYRING, NONCE
+from licsrv.state import CRYPTO, KEYRING, NONCE
 
 
 class PublicKeySchema(Schema):
     id = fields.String(required=True)
-    alg = fields.String(required=True)
+    alg = fields.String(
+        required=True,
+        metadata={"description": "ed25519 (verifies answers) or x25519 (seal request bodies to it)"},
+    )
     public_key = fields.String(required=True, metadata={"description": "base64 of the 32-byte Ed25519 key"})
     active = fields.Boolean(required=True, metadata={"description": "signs answers now"})
     next = fields.Boolean(required=True, metadata={"description": "published to be trusted, signs later"})
@@ -34,7 +37,8 @@ async def list_keys(request: web.Request) -> web.Response:
         if len(nonce) > MAX_NONCE_LENGTH:
             raise ApiError("VALIDATION_ERROR", "nonce must be a string of at most 128 characters.")
         request[NONCE] = nonce
-    return KeysEnvelope({"status": "ok", "data": KEYS_SCHEMA.dump(request.config_dict[KEYRING].published)})
+    published = [*request.config_dict[KEYRING].published, request.config_dict[CRYPTO].sealing_key]
+    return KeysEnvelope({"status": "ok", "data": KEYS_SCHEMA.dump(published)})
 
 
 class KeysEnvelope(Envelope):
