@@ -195,3 +195,19 @@ async def test_ed25519_heartbeats_are_bound_to_their_session_id(sdk, relay, clie
     relay.rewrite = replace(session_token=donor_data["session_token"])
     exc = await refused(relay, session.heartbeat)
     assert "session id" in exc.message
+
+
+async def test_answers_and_refusals_name_their_subject(client, conn, queries, products):
+    mine, _ = products
+    headers = {"X-API-Key": mine["api_key"]}
+    lic = await make_license(conn, queries, mine, max_devices=1)
+    sent = {"license_key": lic["key"].lower(), "hardware_id": "hw-a"}  # echoed as sent, not normalised
+    activated = await (await client.post("/api/v1/licenses/activate", json=sent, headers=headers)).json()
+    assert {k: activated["data"][k] for k in ("product", *sent)} == {"product": mine["slug"], **sent}
+    other = {"license_key": lic["key"], "hardware_id": "hw-b", "nonce": "r-1"}
+    refused = await client.post("/api/v1/licenses/activate", json=other, headers=headers)
+    body = await refused.json()
+    assert body["error"]["code"] == "DEVICE_LIMIT_REACHED" and body["nonce"] == "r-1"
+    assert body["data"] == {"product": mine["slug"], "license_key": lic["key"], "hardware_id": "hw-b"}
+    unknown = await client.post("/api/v1/licenses/validate", json=other, headers={"X-API-Key": "lk_nobody"})
+    assert (await unknown.json()).get("data") is None  # refused before any subject was known
