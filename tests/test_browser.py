@@ -148,7 +148,7 @@ async def test_form_post_without_csrf_token_is_refused(browser, server, conn, qu
 
 
 async def test_offline_activation_on_a_phone(browser, server, conn, queries, app, tmp_path):
-    from licsrv.client.offline import check_certificate, make_request
+    from licsrv_client.offline import check_certificate, make_request
 
     product = await make_product(conn, app)
     lic = await make_license(conn, queries, product)

@@ -71,6 +71,22 @@ def test_keys_rotate_keeps_the_old_key_published(settings):
     assert before != after and after.startswith("active signing key: ")
 
 
+def test_keys_add_then_activate(settings):
+    added = licsrv(settings, "keys", "add")
+    assert added.startswith("next signing key: ")
+    key_id = added.split(": ")[1].strip()
+    assert licsrv(settings, "keys", "activate", key_id).strip() == f"active signing key: {key_id}"
+    again = subprocess.run(
+        [*LICSRV, "keys", "activate", key_id],
+        env=cli_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode != 0 and "not a next key" in again.stderr
+
+
 def http_get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int, dict, dict]:
     request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:

@@ -13,9 +13,9 @@ import pytest
 
 from licsrv.api.request_signing import request_signature
 from licsrv.app import create_app
-from licsrv.client.offline import make_request
 from licsrv.openapi import api_routes
 from licsrv.state import PRODUCTS
+from licsrv_client.offline import make_request
 
 from factories import make_license, make_product
 

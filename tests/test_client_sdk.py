@@ -1,4 +1,4 @@
-"""licsrv.client.sdk against a real server: trusted answers only, sessions with MACed heartbeats."""
+"""licsrv_client.sdk against a real server: trusted answers only, sessions with MACed heartbeats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import base64
 import pytest
 from nacl.signing import SigningKey
 
-from licsrv.client.sdk import LicenseClient, LicsrvError, UntrustedAnswer
+from licsrv_client.sdk import LicenseClient, LicsrvError, UntrustedAnswer
 
 from factories import make_license, make_product
 
@@ -20,7 +20,9 @@ async def product(client, conn):
 
 @pytest.fixture
 async def sdk(client, product):
-    async with LicenseClient(str(client.make_url("")), product["api_key"]) as licsrv_client:
+    async with LicenseClient(
+        str(client.make_url("")), product["api_key"], product=product["slug"]
+    ) as licsrv_client:
         yield licsrv_client
 
 
@@ -62,11 +64,15 @@ async def test_answers_signed_with_another_key_are_not_trusted(client, conn, que
     lic = await make_license(conn, queries, product)
     keys = (await (await client.get("/api/v1/keys")).json())["data"]
     forged = {key["id"]: base64.b64encode(bytes(SigningKey.generate().verify_key)).decode() for key in keys}
-    async with LicenseClient(str(client.make_url("")), product["api_key"], public_keys=forged) as pinned:
+    async with LicenseClient(
+        str(client.make_url("")), product["api_key"], product=product["slug"], public_keys=forged
+    ) as pinned:
         with pytest.raises(UntrustedAnswer):
             await pinned.activate(lic["key"], "hw")
     genuine = {key["id"]: key["public_key"] for key in keys}
-    async with LicenseClient(str(client.make_url("")), product["api_key"], public_keys=genuine) as pinned:
+    async with LicenseClient(
+        str(client.make_url("")), product["api_key"], product=product["slug"], public_keys=genuine
+    ) as pinned:
         assert (await pinned.activate(lic["key"], "hw"))["devices_used"] == 1
 
 

@@ -114,7 +114,10 @@ async def test_fast_and_routed_heartbeats_answer_alike(fast, routed, product, to
     passed = [call for call in fast.passed.calls if HEARTBEAT in call]
     assert len(passed) == sum(1 for _, _, api_key in cases(product, token) if api_key != product["api_key"])
     alive = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-2"}), product["api_key"])
-    assert alive[:2] == (200, {"status": "ok", "data": {"next_heartbeat": 1}, "nonce": "n-2"})
+    data = alive[1]["data"]
+    assert alive[:2] == (200, {"status": "ok", "data": data, "nonce": "n-2"})
+    assert data == {"next_heartbeat": 1, "product": product["slug"], "session_id": data["session_id"]}
+    assert len(data["session_id"]) >= 12
     assert alive[2]["signed"]
     refused = await answer(fast, orjson.dumps({"session_token": token, "nonce": "n-3"}), "lk_nobody")
     assert (refused[0], refused[1]["nonce"]) == (401, "n-3")
@@ -149,3 +152,23 @@ async def test_fast_heartbeats_are_counted_in_the_metrics(fast, product, token):
         return 0.0
 
     assert count(after) == count(before) + 1
+
+
+async def test_sealed_heartbeats_are_answered_sealed_by_the_application(fast, product, token):
+    import base64
+
+    from nacl.public import PrivateKey, PublicKey, SealedBox
+
+    keys = (await (await fast.get("/api/v1/keys")).json())["data"]
+    server_key = next(key["public_key"] for key in keys if key["alg"] == "x25519")
+    one_time = PrivateKey.generate()
+    body = orjson.dumps({"session_token": token, "nonce": "sealed-1"})
+    sealed = SealedBox(PublicKey(base64.b64decode(server_key))).encrypt(bytes(one_time.public_key) + body)
+    headers = {"X-API-Key": product["api_key"], "Content-Type": "application/x-licsrv-sealed"}
+    response = await fast.post(HEARTBEAT, data=sealed, headers=headers)
+    assert fast.passed.calls[-1] == f"POST {HEARTBEAT}"  # the fast path passed it on
+    assert response.status == 200 and "X-Licsrv-Signature" not in response.headers
+    header, _, answer = SealedBox(one_time).decrypt(await response.read()).partition(b"\n")
+    key_id = dict(p.strip().split("=", 1) for p in header.decode().split(","))["keyid"]
+    assert verify_signature(await public_key(fast, key_id), answer, header.decode())
+    assert orjson.loads(answer)["nonce"] == "sealed-1"

@@ -10,7 +10,7 @@ import pytest
 from licsrv.devstack.redis import RedisServer
 from licsrv.live.batcher import Batcher
 from licsrv.live.client import make_redis
-from licsrv.live.keys import BadToken, TokenCodec, sessions_key
+from licsrv.live.keys import BadToken, TokenCodec, member, public_id, sessions_key
 from licsrv.live.sessions import LiveSessions, SessionExpired
 from licsrv.live.wire import FLUSH_AT, DirectBatcher
 
@@ -101,8 +101,11 @@ def test_tokens_are_parsed_strictly_without_redis():
     codec = TokenCodec(b"k")
     token, session_id = codec.new_token(42, 1_800_000_000)
     assert codec.parse(token) == (42, session_id)
-    later = codec.new_token(42, 1_800_000_001)[1]
-    assert sorted([later, session_id]) == [session_id, later]  # ids sort by start time
+    assert len(session_id) == 16 and len(member(session_id)) == 12  # 96 bits, 12 bytes inside Redis
+    assert public_id(member(session_id)) == session_id
+    mac_token, mac_id = codec.new_token(42, 1_800_000_000, mac=True)
+    assert codec.parse(mac_token) == (42, mac_id)
+    assert codec.parse(mac_token.removesuffix("~m"))[1] != mac_id  # a stripped mark names another session
     body = token.split(".")[1]
     for bad in ("", "42", "42.", "0." + body, "x." + body, token + "x", "42." + body[:10] + "*" + body[11:]):
         with pytest.raises(BadToken):
@@ -117,6 +120,6 @@ async def test_heartbeats_survive_redis_forgetting_its_scripts(live):
     await sessions.heartbeat(started.token, 60, now)  # the scripts are loaded and the connection is open
     await redis.script_flush()  # as after a restart or failover
     await sessions.heartbeat(started.token, 60, now + 1000)
-    assert await redis.zscore(sessions_key(31_000_001), started.session_id) == now + 1000 + 60_000
+    assert await redis.zscore(sessions_key(31_000_001), member(started.session_id)) == now + 1000 + 60_000
     with pytest.raises(SessionExpired):
         await sessions.heartbeat("31000001.AAAAAAAAAAAAAAAAAAAAAAAAAAAA", 60, now)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from licsrv.client.offline import (
+from licsrv_client.offline import (
     ClockGuard,
     ClockMovedBackwards,
     OfflineError,
@@ -172,7 +172,7 @@ async def test_phone_page_explains_refusals(client, conn, queries, product):
 async def test_a_saved_request_and_certificate_check_again_at_the_next_start(
     client, conn, queries, product, headers, tmp_path
 ):
-    from licsrv.client.offline import parse_request_code
+    from licsrv_client.offline import parse_request_code
 
     lic = await make_license(conn, queries, product)
     request = make_request(lic["key"], "hw-saved")
@@ -185,3 +185,40 @@ async def test_a_saved_request_and_certificate_check_again_at_the_next_start(
     assert parse_request_code(code) == request
     payload = check_certificate(certificate, parse_request_code(code), await public_keys(client), now=now)
     assert payload["hardware_id"] == "hw-saved"
+
+
+async def test_certificates_carry_valid_until_and_are_renewed_online_until_revoked(
+    client, conn, queries, product, headers
+):
+    from licsrv.state import PRODUCTS
+    from licsrv_client.offline import CertificateExpired
+    from licsrv_client.sdk import LicenseClient, LicsrvError
+
+    keys = await public_keys(client)
+    expiring = await make_license(conn, queries, product, duration_days=30)
+    request = make_request(expiring["key"], "hw-valid")
+    body = await (await client.post(ACTIVATE, json={"request_code": request.code()}, headers=headers)).json()
+    payload = check_certificate(body["data"]["certificate"], request, keys)
+    assert payload["valid_until"] == payload["expires_at"]  # an expiring license: until it expires
+
+    perpetual = await make_license(conn, queries, product)
+    request = make_request(perpetual["key"], "hw-valid")
+    body = await (await client.post(ACTIVATE, json={"request_code": request.code()}, headers=headers)).json()
+    certificate = body["data"]["certificate"]
+    payload = check_certificate(certificate, request, keys)
+    assert payload["expires_at"] is None
+    assert abs(payload["valid_until"] - (payload["issued_at"] + 90 * 86400)) <= 1  # the default period
+
+    await conn.execute("UPDATE products SET offline_renewal_days = 7 WHERE id = $1", product["id"])
+    await client.app[PRODUCTS].reload()
+    later = payload["valid_until"] + 1
+    with pytest.raises(CertificateExpired):
+        check_certificate(certificate, request, keys, now=later)
+    url = str(client.make_url(""))
+    async with LicenseClient(url, product["api_key"], product=product["slug"], public_keys=keys) as sdk:
+        renewed, fresh = await sdk.renew_certificate(perpetual["key"], "hw-valid")
+        assert renewed != certificate and abs(fresh["valid_until"] - (time.time() + 7 * 86400)) < 120
+        await conn.execute("UPDATE licenses SET status = 'revoked' WHERE id = $1", perpetual["id"])
+        with pytest.raises(LicsrvError) as refused:
+            await sdk.renew_certificate(perpetual["key"], "hw-valid")
+        assert refused.value.code == "LICENSE_REVOKED"

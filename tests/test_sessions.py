@@ -46,7 +46,13 @@ async def test_start_heartbeat_end_records_a_normal_history(client, conn, querie
     assert data["heartbeat_interval"] == 1 and data["session_timeout"] == 2
     assert data["update"] is None
     status, body = await beat(client, headers, data["session_token"])
-    assert (status, body["data"]) == (200, {"next_heartbeat": 1})
+    subject = {"product": product["slug"], "session_id": data["session_id"]}
+    assert (status, body["data"]) == (200, {"next_heartbeat": 1, **subject})
+    assert (data["license_key"], data["hardware_id"], data["product"]) == (
+        lic["key"],
+        "hw-1",
+        product["slug"],
+    )
     response = await client.post(
         "/api/v1/sessions/end", json={"session_token": data["session_token"]}, headers=headers
     )

@@ -1,21 +1,24 @@
 -- name: list_products
 SELECT id, slug, name, api_key, heartbeat_interval, session_timeout, current_version, minimum_version,
        download_url, whats_new, session_policy, max_sessions, features, rate_limits, content_key_enc,
-       require_signed_requests, previous_api_key, previous_api_key_expires_at, created_at, updated_at
+       require_signed_requests, previous_api_key, previous_api_key_expires_at, offline_renewal_days,
+       created_at, updated_at
 FROM products
 ORDER BY id;
 
 -- name: get_product(id)^
 SELECT id, slug, name, api_key, heartbeat_interval, session_timeout, current_version, minimum_version,
        download_url, whats_new, session_policy, max_sessions, features, rate_limits, content_key_enc,
-       require_signed_requests, previous_api_key, previous_api_key_expires_at, created_at, updated_at
+       require_signed_requests, previous_api_key, previous_api_key_expires_at, offline_renewal_days,
+       created_at, updated_at
 FROM products
 WHERE id = $1;
 
 -- name: lock_product(id)^
 SELECT id, slug, name, api_key, heartbeat_interval, session_timeout, current_version, minimum_version,
        download_url, whats_new, session_policy, max_sessions, features, rate_limits, content_key_enc,
-       require_signed_requests, previous_api_key, previous_api_key_expires_at, created_at, updated_at
+       require_signed_requests, previous_api_key, previous_api_key_expires_at, offline_renewal_days,
+       created_at, updated_at
 FROM products
 WHERE id = $1
 FOR UPDATE;
@@ -34,11 +37,11 @@ WHERE id = $1;
 -- name: notify_products_changed!
 SELECT pg_notify('licsrv_products', '');
 
--- name: update_product(id, current_version, minimum_version, download_url, whats_new, session_policy, max_sessions, heartbeat_interval, session_timeout, features, rate_limits, require_signed_requests)!
+-- name: update_product(id, current_version, minimum_version, download_url, whats_new, session_policy, max_sessions, heartbeat_interval, session_timeout, features, rate_limits, require_signed_requests, offline_renewal_days)!
 UPDATE products
 SET current_version = $2, minimum_version = $3, download_url = $4, whats_new = $5, session_policy = $6,
     max_sessions = $7, heartbeat_interval = $8, session_timeout = $9, features = $10, rate_limits = $11,
-    require_signed_requests = $12, updated_at = now()
+    require_signed_requests = $12, offline_renewal_days = $13, updated_at = now()
 WHERE id = $1;
 
 -- name: set_product_content_key(id, content_key_enc)!

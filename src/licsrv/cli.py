@@ -138,14 +138,47 @@ def keys() -> None:
     """Response-signing keys."""
 
 
+@keys.command("add")
+def keys_add() -> None:
+    """Publish the next Ed25519 key (`"next": true` in GET /keys) without signing with it yet."""
+    from licsrv.services.signing_keys import add_signing_key
+
+    settings = _settings()
+    key_id = run(settings, lambda conn, q: add_signing_key(conn, q, settings.secret_key))
+    click.echo(f"next signing key: {key_id}")
+
+
+@keys.command("activate")
+@click.argument("key_id")
+def keys_activate(key_id: str) -> None:
+    """Sign with the next key KEY_ID from now on; the active one is retired and stays published."""
+    from licsrv.services.signing_keys import UnknownNextKey, activate_signing_key
+
+    try:
+        run(_settings(), lambda conn, q: activate_signing_key(conn, q, key_id))
+    except UnknownNextKey:
+        raise click.ClickException(f"{key_id} is not a next key (see `licsrv keys add`)") from None
+    click.echo(f"active signing key: {key_id}")
+
+
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Activate a new Ed25519 key; the old one stays published. Restart the servers to sign with it."""
+    """`keys add` and `keys activate` at once (clients that pinned only the old key must refetch)."""
     from licsrv.services.signing_keys import rotate_signing_key
 
     settings = _settings()
     key_id = run(settings, lambda conn, q: rotate_signing_key(conn, q, settings.secret_key))
     click.echo(f"active signing key: {key_id}")
+
+
+@main.command("vectors")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("clients/vectors"))
+def vectors(out: Path) -> None:
+    """Write the client libraries' test vectors (deterministic: the same files every time)."""
+    from licsrv.vectors import write
+
+    for path in write(out):
+        click.echo(str(path))
 
 
 @main.group()

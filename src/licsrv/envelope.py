@@ -19,8 +19,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from licsrv.errors import ApiError, refused_by_database, service_unavailable
 from licsrv.live.errors import LiveUnavailable
+from licsrv.services.session_crypto import SEALED_CONTENT_TYPE, seal_answer
 from licsrv.signing import Keyring, mac_signature_header
-from licsrv.state import DB, JSON_BODY, KEYRING, NONCE
+from licsrv.state import CRYPTO, DB, JSON_BODY, KEYRING, NONCE
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,12 @@ CLIENT_API_PREFIX = "/api/v1/"
 UNSIGNED_PREFIXES = ("/api/v1/admin/", "/api/v1/admin")
 MAX_NONCE_LENGTH = 128
 REDIS_NOT_NOW = ("OOM", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+# What a client call is about (product, license key, hardware id, session id), named in its signed answer.
+SUBJECT = web.RequestKey("subject", dict)
+# A MAC session's key: its answers, refusals included, carry this HMAC and no Ed25519 signature.
+ANSWER_MAC_KEY = web.RequestKey("answer_mac_key", bytes)
+# The one-time X25519 key of a sealed request: its answer is sealed to it.
+SEALED_TO = web.RequestKey("sealed_to", bytes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,18 +45,36 @@ class Envelope(web.Response):
     def __init__(self, payload: dict[str, Any], status: int = 200, headers: dict | None = None) -> None:
         super().__init__(status=status, headers=headers, content_type="application/json")
         self.payload = payload
-        self.mac_key: bytes | None = None
 
-    def finish(self, nonce: Any, keyring: Keyring | None) -> None:
+    def finish(
+        self,
+        nonce: Any,
+        keyring: Keyring | None,
+        subject: dict | None = None,
+        mac_key: bytes | None = None,
+        sealed_to: bytes | None = None,
+    ) -> None:
+        """Writes the body: the subject into `data` (an error answer gets a `data` of the subject alone),
+        the time, the echoed nonce; then the signature over exactly those bytes."""
+        if subject:
+            data = self.payload.get("data")
+            if isinstance(data, dict):
+                data.update(subject)
+            elif data is None:
+                self.payload["data"] = dict(subject)
         self.payload["server_time"] = int(time.time())
         if nonce is not None:
             self.payload["nonce"] = nonce
         body = orjson.dumps(self.payload)
         self.body = body
-        if self.mac_key is not None:
-            self.headers["X-Licsrv-Signature"] = mac_signature_header(self.mac_key, body)
+        if mac_key is not None:
+            self.headers["X-Licsrv-Signature"] = mac_signature_header(mac_key, body)
         elif keyring is not None:
             self.headers["X-Licsrv-Signature"] = keyring.signature_header(body)
+        if sealed_to is not None:  # the signature travels inside, with the body it signs
+            signature = self.headers.pop("X-Licsrv-Signature", "")
+            self.body = seal_answer(sealed_to, signature, body)
+            self.content_type = SEALED_CONTENT_TYPE
 
 
 def ok(data: Any, status: int = 200, headers: dict | None = None) -> Envelope:
@@ -64,11 +89,23 @@ def error_envelope(error: ApiError) -> Envelope:
     return Envelope({"status": "error", "error": error.as_dict()}, status=error.status, headers=error.headers)
 
 
+def bind_subject(request: web.BaseRequest, **fields: str) -> None:
+    """Names what this client call is about; its answer (success or refusal) will carry these fields."""
+    subject = request.get(SUBJECT)
+    if subject is None:
+        request[SUBJECT] = fields
+    else:
+        subject.update(fields)
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; remembers its `nonce` so the answer can echo it."""
     if JSON_BODY in request:
         return request[JSON_BODY]
     raw = await request.read()
+    sealed = request.headers.get("Content-Type") == SEALED_CONTENT_TYPE
+    if sealed and request.path.startswith(CLIENT_API_PREFIX):
+        request[SEALED_TO], raw = request.config_dict[CRYPTO].open_request(raw)
     try:
         body = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
@@ -171,11 +208,16 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         response = error_envelope(as_api_error(exc, request))
         await nonce_of_refused(request)
     if isinstance(response, Envelope):
-        # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
-        keyring = (
-            (request.app.get(KEYRING) or request.config_dict[KEYRING])
-            if signs_responses(request.path)
-            else None
-        )
-        response.finish(request.get(NONCE), keyring)
+        if signs_responses(request.path):
+            # Root routes (the heartbeat) find the keyring on request.app without building config_dict.
+            keyring = request.app.get(KEYRING) or request.config_dict[KEYRING]
+            response.finish(
+                request.get(NONCE),
+                keyring,
+                request.get(SUBJECT),
+                request.get(ANSWER_MAC_KEY),
+                request.get(SEALED_TO),
+            )
+        else:
+            response.finish(request.get(NONCE), None)
     return response

@@ -4,8 +4,8 @@ Heartbeats are nearly all of a license server's traffic and each needs only the 
 Redis script call and a signed envelope. Resolving the route and running the root middlewares (request
 context, envelope) costs about a tenth of a heartbeat, so the server's request handler answers a plain
 `POST /api/v1/sessions/heartbeat` itself, with the same answers, signatures, metrics and refusal log as the
-routed handler. Anything else — another method, `Expect: 100-continue`, a product that requires signed
-requests — goes through the application as usual.
+routed handler. Anything else — another method, `Expect: 100-continue`, a sealed body, a product that
+requires signed requests — goes through the application as usual.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import structlog
 from aiohttp import hdrs, web
 
 from licsrv.api.sessions import HEARTBEAT_PATH, heartbeat_answer
-from licsrv.envelope import Envelope, as_api_error, error_envelope, nonce_of_refused
+from licsrv.envelope import ANSWER_MAC_KEY, SUBJECT, Envelope, as_api_error, error_envelope, nonce_of_refused
 from licsrv.metrics import observe
+from licsrv.services.session_crypto import SEALED_CONTENT_TYPE
 from licsrv.state import KEYRING, NONCE, PRODUCTS, SETTINGS
 
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -37,6 +38,8 @@ class HeartbeatFastPath:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method != "POST" or request.path != HEARTBEAT_PATH or hdrs.EXPECT in request.headers:
             return await self._app_handler(request)
+        if request.headers.get(hdrs.CONTENT_TYPE) == SEALED_CONTENT_TYPE:
+            return await self._app_handler(request)  # sealed: unsealed and sealed again by the app
         app = self._app
         started = time.perf_counter()
         product = app[PRODUCTS].by_api_key(request.headers.get("X-API-Key", ""))
@@ -47,7 +50,7 @@ class HeartbeatFastPath:
         except Exception as exc:
             response = error_envelope(as_api_error(exc, request))
             await nonce_of_refused(request)
-        response.finish(request.get(NONCE), app[KEYRING])
+        response.finish(request.get(NONCE), app[KEYRING], request.get(SUBJECT), request.get(ANSWER_MAC_KEY))
         status = response.status
         elapsed = time.perf_counter() - started
         observe(ROUTE, "POST", status, elapsed)

@@ -164,6 +164,11 @@ def build_spec(app: web.Application) -> dict:
                         "message": {"type": "string"},
                     },
                 },
+                "data": {
+                    "type": "object",
+                    "description": "client API: the call's subject as far as known when refusing "
+                    "(product, license_key, hardware_id, card_key, session_id)",
+                },
                 "server_time": {"type": "integer"},
             },
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -49,32 +50,46 @@ def new_signing_key(secret_key: str) -> NewSigningKey:
 class Keyring:
     """The active signing key plus every published public key."""
 
-    def __init__(self, key_id: str, signing_key: nacl.signing.SigningKey, published: list[dict]) -> None:
+    def __init__(
+        self,
+        key_id: str,
+        signing_key: nacl.signing.SigningKey,
+        published: list[dict],
+        vouching: dict[str, nacl.signing.SigningKey] | None = None,
+    ) -> None:
         self.key_id = key_id
         self._signing_key = signing_key
         self.published = published
+        # Every published key this server can still sign with: they all sign the keys answer, so a client
+        # that trusts any of them (pinned before a rotation) learns the keys that came after.
+        self._vouching = vouching or {key_id: signing_key}
         self._prefix = f"keyid={key_id}, alg=ed25519, sig="
-        self._recent: dict[bytes, str] = {}
 
     @classmethod
     def from_rows(cls, rows: list, secret_key: str) -> Keyring:
         active = [row for row in rows if row["active"]]
         if not active:
             raise RuntimeError("no active signing key: run `licsrv migrate`")
+        box = secret_box(secret_key)
         try:
-            seed = secret_box(secret_key).decrypt(bytes(active[0]["private_key_enc"]))
+            seed = box.decrypt(bytes(active[0]["private_key_enc"]))
         except nacl.exceptions.CryptoError as exc:
             raise RuntimeError("LICSRV_SECRET_KEY does not decrypt the signing key") from exc
+        vouching = {}
+        for row in rows:
+            with contextlib.suppress(nacl.exceptions.CryptoError):
+                vouching[row["id"]] = nacl.signing.SigningKey(box.decrypt(bytes(row["private_key_enc"])))
         published = [
             {
                 "id": row["id"],
                 "alg": "ed25519",
                 "public_key": b64(bytes(row["public_key"])),
                 "active": row["active"],
+                "next": not row["active"] and row["retired_at"] is None,
             }
             for row in rows
         ]
-        return cls(active[0]["id"], nacl.signing.SigningKey(seed), published)
+        return cls(active[0]["id"], nacl.signing.SigningKey(seed), published, vouching)
 
     def adopt(self, other: Keyring) -> bool:
         """Takes over another keyring's keys in place (every holder of this object sees them at once);
@@ -82,8 +97,8 @@ class Keyring:
         if other.key_id == self.key_id and other.published == self.published:
             return False
         self.key_id, self._signing_key, self.published = other.key_id, other._signing_key, other.published
+        self._vouching = other._vouching
         self._prefix = other._prefix
-        self._recent = {}
         return True
 
     def sign(self, data: bytes) -> bytes:
@@ -91,14 +106,15 @@ class Keyring:
         return self._signing_key.sign(data, encoder=RawEncoder).signature
 
     def signature_header(self, body: bytes) -> str:
-        # Heartbeat answers repeat byte for byte within a second (same interval, same server_time): sign once.
-        header = self._recent.get(body)
-        if header is None:
-            if len(self._recent) >= 256:
-                self._recent.clear()
-            header = self._prefix + b64(self._signing_key.sign(body, encoder=RawEncoder).signature)
-            self._recent[body] = header
-        return header
+        # No cache of repeated answers: every answer names its session, so none repeats byte for byte.
+        return self._prefix + b64(self._signing_key.sign(body, encoder=RawEncoder).signature)
+
+    def key_signatures_header(self, body: bytes) -> str:
+        """`X-Licsrv-Key-Signatures` of the keys answer: a signature per published key held, `;` between."""
+        return "; ".join(
+            f"keyid={key_id}, alg=ed25519, sig=" + b64(key.sign(body, encoder=RawEncoder).signature)
+            for key_id, key in self._vouching.items()
+        )
 
 
 def mac_signature_header(mac_key: bytes, body: bytes) -> str:

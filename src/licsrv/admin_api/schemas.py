@@ -31,6 +31,7 @@ class ProductSchema(Schema):
     features = fields.Dict()
     rate_limits = fields.Dict()
     require_signed_requests = fields.Boolean()
+    offline_renewal_days = fields.Integer()
     has_content_key = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -58,6 +59,7 @@ class ProductUpdateSchema(Schema):
         validate=validate.Length(max=20),
     )
     require_signed_requests = fields.Boolean()
+    offline_renewal_days = fields.Integer(validate=validate.Range(min=1, max=3650))
 
 
 def _base64_key(value: str | None) -> None:

@@ -93,6 +93,6 @@ async def list_history(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/sessions", list_sessions),
-        web.delete(r"/sessions/{id:[A-Za-z0-9_-]{12}}", terminate),
+        web.delete(r"/sessions/{id:[A-Za-z0-9_-]{16}}", terminate),
         web.get("/history", list_history),
     ]

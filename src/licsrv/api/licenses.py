@@ -7,7 +7,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.api.auth import request_product
 from licsrv.api.rules import client_call
-from licsrv.envelope import load_body, ok
+from licsrv.envelope import bind_subject, load_body, ok
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import cards, licensing
@@ -41,7 +41,10 @@ class RedeemSchema(ClientSchema):
 
 
 class LicenseAnswerSchema(Schema):
-    license_key = fields.String(required=True)
+    product = fields.String(required=True, metadata={"description": "the product's slug"})
+    license_key = fields.String(required=True, metadata={"description": "as sent (redeem: the license's)"})
+    hardware_id = fields.String(metadata={"description": "as sent in the request"})
+    card_key = fields.String(metadata={"description": "redeem: as sent in the request"})
     status = fields.String(required=True)
     expires_at = fields.String(allow_none=True, metadata={"description": "ISO 8601; null = no expiry"})
     features = fields.Dict()
@@ -75,6 +78,7 @@ ANSWER = LicenseAnswerSchema()
 )
 async def activate(request: web.Request) -> web.Response:
     body = await load_body(request, ActivateSchema())
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     view = await licensing.activate(
         deps_of(request),
         request_product(request),
@@ -103,6 +107,7 @@ async def activate(request: web.Request) -> web.Response:
 )
 async def validate_license(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     view = await licensing.validate(
         deps_of(request), request_product(request), body["license_key"], body["hardware_id"]
     )
@@ -119,6 +124,7 @@ async def validate_license(request: web.Request) -> web.Response:
 )
 async def deactivate(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseDeviceSchema())
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     view = await licensing.deactivate_device(
         deps_of(request), request_product(request), body["license_key"], body["hardware_id"]
     )
@@ -135,6 +141,9 @@ async def deactivate(request: web.Request) -> web.Response:
 )
 async def redeem(request: web.Request) -> web.Response:
     body = await load_body(request, RedeemSchema())
+    bind_subject(request, card_key=body["card_key"], hardware_id=body["hardware_id"])
+    if body["license_key"] is not None:
+        bind_subject(request, license_key=body["license_key"])
     view = await cards.redeem_card(
         deps_of(request),
         request_product(request),

@@ -10,8 +10,8 @@ from marshmallow import RAISE, Schema, fields, validate
 from licsrv.api.auth import request_product
 from licsrv.api.licenses import LicenseAnswerSchema
 from licsrv.api.rules import client_call
-from licsrv.client.offline import MAX_CODE_LENGTH
-from licsrv.envelope import load_body, ok
+from licsrv.envelope import bind_subject, load_body, ok
+from licsrv.offline_codes import MAX_CODE_LENGTH
 from licsrv.openapi import documented
 from licsrv.services import offline
 from licsrv.state import DB, KEYRING
@@ -50,6 +50,7 @@ async def activate(request: web.Request) -> web.Response:
     body = await load_body(request, OfflineActivateSchema())
     now = datetime.now(UTC)
     offline_request = offline.read_request(body["request_code"], now)
+    bind_subject(request, license_key=offline_request.license_key, hardware_id=offline_request.hardware_id)
     answer = await offline.activate_offline(
         request.config_dict[DB], request.config_dict[KEYRING], request_product(request), offline_request, now
     )

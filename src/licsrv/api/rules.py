@@ -18,7 +18,7 @@ from aiohttp import web
 
 from licsrv.api.auth import PRODUCT, product_of_api_key
 from licsrv.api.request_signing import check_request_signature, refuse_unsigned
-from licsrv.envelope import Handler
+from licsrv.envelope import Handler, bind_subject
 from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
 from licsrv.services.audit import record_security_event
@@ -71,6 +71,7 @@ async def checked_product(request: web.Request) -> Product:
         raise ApiError("NOT_FOUND")
     product = await rules.product_of(request)
     request[PRODUCT] = product
+    bind_subject(request, product=product.slug)
     if product.require_signed_requests:
         if rules.signable:
             await check_request_signature(request, product)

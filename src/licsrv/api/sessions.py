@@ -10,8 +10,9 @@ from marshmallow import RAISE, Schema, fields, validate
 from licsrv.api.auth import request_product
 from licsrv.api.rules import checked_product, client_call
 from licsrv.domain import VERSION_PATTERN, VERSION_RULE
-from licsrv.envelope import Envelope, load_body, ok, read_json
+from licsrv.envelope import ANSWER_MAC_KEY, SUBJECT, Envelope, bind_subject, load_body, ok, read_json
 from licsrv.errors import ApiError
+from licsrv.live.keys import has_mac
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import sessions
@@ -50,7 +51,13 @@ class UpdateNoticeSchema(Schema):
     whats_new = fields.String()
 
 
-class StartAnswerSchema(Schema):
+class SubjectSchema(Schema):
+    product = fields.String(required=True, metadata={"description": "the product's slug (every answer)"})
+
+
+class StartAnswerSchema(SubjectSchema):
+    license_key = fields.String(required=True, metadata={"description": "as sent in the request"})
+    hardware_id = fields.String(required=True, metadata={"description": "as sent in the request"})
     session_token = fields.String(required=True)
     session_id = fields.String(required=True)
     heartbeat_interval = fields.Integer(required=True)
@@ -60,8 +67,16 @@ class StartAnswerSchema(Schema):
     content_key = fields.String(allow_none=True, metadata={"description": "product content key, sealed"})
 
 
-class HeartbeatAnswerSchema(Schema):
+class SessionAnswerSchema(SubjectSchema):
+    session_id = fields.String(required=True, metadata={"description": "the session the token names"})
+
+
+class HeartbeatAnswerSchema(SessionAnswerSchema):
     next_heartbeat = fields.Integer(required=True)
+
+
+class EndAnswerSchema(SessionAnswerSchema):
+    ended = fields.Boolean(required=True)
 
 
 START_SCHEMA = StartSchema()
@@ -89,6 +104,7 @@ START_ANSWER = StartAnswerSchema()
 )
 async def start(request: web.Request) -> web.Response:
     body = await load_body(request, START_SCHEMA)
+    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
     answer = await sessions.start_session(
         deps_of(request), request_product(request), ip=get_client_ip(request), **body
     )
@@ -118,17 +134,18 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 async def heartbeat_answer(root: web.Application, product: Product, request: web.BaseRequest) -> Envelope:
     """The hot path: no schema object, no PostgreSQL — one batched Redis script call."""
+    request[SUBJECT] = {"product": product.slug}  # a refusal names the product too, as the router's would
     body = await read_json(request)
     token = body.get("session_token")
     if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:
         raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
-    crypto = root[CRYPTO]
-    live_token, macs = crypto.split(token)
-    await sessions.heartbeat(root[LIVE], product, live_token, int(time.time() * 1000))
-    response = ok({"next_heartbeat": product.heartbeat_interval})
-    if macs:
-        response.mac_key = crypto.mac_key(token)
-    return response
+    live = root[LIVE]
+    session = sessions.session_of(live, product, token)
+    request[SUBJECT] = subject = {"product": product.slug, "session_id": session[1]}
+    if has_mac(token):
+        request[ANSWER_MAC_KEY] = root[CRYPTO].mac_key(token)
+    await sessions.heartbeat(live, product, token, int(time.time() * 1000), session)
+    return ok({"next_heartbeat": product.heartbeat_interval, **subject})
 
 
 @client_call("end")
@@ -136,12 +153,17 @@ async def heartbeat_answer(root: web.Application, product: Product, request: web
     "End a session normally",
     tag="sessions",
     body=TokenSchema,
+    answer=EndAnswerSchema,
     errors=("SESSION_EXPIRED", "SESSION_TERMINATED"),
 )
 async def end(request: web.Request) -> web.Response:
     token = (await load_body(request, TOKEN_SCHEMA))["session_token"]
-    live_token, _ = request.config_dict[CRYPTO].split(token)
-    await sessions.end_session(deps_of(request), request_product(request), live_token)
+    product = request_product(request)
+    deps = deps_of(request)
+    if has_mac(token):
+        request[ANSWER_MAC_KEY] = deps.crypto.mac_key(token)
+    bind_subject(request, session_id=sessions.session_of(deps.live, product, token)[1])
+    await sessions.end_session(deps, product, token)
     return ok({"ended": True})
 
 

@@ -15,6 +15,8 @@ from licsrv.live.keys import (
     BadToken,
     TokenCodec,
     block_key,
+    member,
+    public_id,
     session_key,
     session_prefix,
     sessions_key,
@@ -105,19 +107,22 @@ class LiveSessions:
         session_timeout_s: int,
         now_ms: int,
         scope: int = 0,
+        mac: bool = False,
     ) -> StartResult:
-        """`scope` (the product id) must be given again with the token, else the token names no session."""
-        token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope)
+        """`scope` (the product id) must be given again with the token, else the token names no session;
+        `mac` makes a token whose session is answered with its MAC key only."""
+        token, session_id = self.tokens.new_token(license_id, now_ms // 1000, scope, mac)
+        stored = member(session_id)
         timeout_ms = session_timeout_s * 1000
         ok, expired, replaced, *blocked = await self._batcher.call(
             START,
-            [sessions_key(license_id), session_key(license_id, session_id), block_key(license_id)],
+            [sessions_key(license_id), session_key(license_id, stored), block_key(license_id)],
             [
                 now_ms,
                 timeout_ms,
                 max_sessions,
                 policy,
-                session_id,
+                stored,
                 session_prefix(license_id),
                 tombstone_prefix(license_id),
                 max(INDEX_TTL_MS, 2 * timeout_ms),
@@ -125,20 +130,27 @@ class LiveSessions:
         )
         if ok == 2:
             raise LicenseBlocked(_text(blocked[0]))
-        pairs = [(_text(expired[i]), int(float(expired[i + 1]))) for i in range(0, len(expired), 2)]
+        pairs = [(public_id(expired[i]), int(float(expired[i + 1]))) for i in range(0, len(expired), 2)]
         if not ok:
             raise SessionLimitReached()
-        return StartResult(session_id, token, [_text(r) for r in replaced], pairs)
+        return StartResult(session_id, token, [public_id(r) for r in replaced], pairs)
 
     async def heartbeat(self, token: str, session_timeout_s: int, now_ms: int, scope: int = 0) -> None:
         license_id, session_id = self.tokens.parse(token, scope)
+        await self.heartbeat_session(license_id, session_id, session_timeout_s, now_ms)
+
+    async def heartbeat_session(
+        self, license_id: int, session_id: str, session_timeout_s: int, now_ms: int
+    ) -> None:
+        """The heartbeat of a token already parsed (the answer names its session id)."""
         timeout_ms = session_timeout_s * 1000
+        stored = member(session_id)
         keys = [
-            session_key(license_id, session_id),
+            session_key(license_id, stored),
             sessions_key(license_id),
-            tombstone_key(license_id, session_id),
+            tombstone_key(license_id, stored),
         ]
-        args = [timeout_ms, now_ms, session_id, max(INDEX_TTL_MS, 2 * timeout_ms)]
+        args = [timeout_ms, now_ms, stored, max(INDEX_TTL_MS, 2 * timeout_ms)]
         result = await self._batcher.submit(HEARTBEAT, keys, args)
         if result != 1:
             if isinstance(result, Exception):  # the script was lost (NOSCRIPT) or failed: the full path
@@ -148,28 +160,25 @@ class LiveSessions:
 
     async def end(self, token: str, now_ms: int, scope: int = 0) -> str:
         license_id, session_id = self.tokens.parse(token, scope)
+        stored = member(session_id)
         result = await self._batcher.call(
             END,
-            [
-                session_key(license_id, session_id),
-                sessions_key(license_id),
-                tombstone_key(license_id, session_id),
-            ],
-            [session_id],
+            [session_key(license_id, stored), sessions_key(license_id), tombstone_key(license_id, stored)],
+            [stored],
         )
         if result != 1:
             raise _gone(result)
         return session_id
 
     async def terminate(self, license_id: int, session_id: str, reason: str, session_timeout_s: int) -> bool:
+        try:
+            stored = member(session_id)
+        except BadToken:
+            return False
         result = await self._batcher.call(
             TERMINATE,
-            [
-                session_key(license_id, session_id),
-                sessions_key(license_id),
-                tombstone_key(license_id, session_id),
-            ],
-            [session_id, reason, session_timeout_s * 1000],
+            [session_key(license_id, stored), sessions_key(license_id), tombstone_key(license_id, stored)],
+            [stored, reason, session_timeout_s * 1000],
         )
         return result == 1
 
@@ -180,7 +189,7 @@ class LiveSessions:
             [sessions_key(license_id), block_key(license_id)],
             [reason, session_timeout_s * 1000, session_prefix(license_id), tombstone_prefix(license_id)],
         )
-        return [_text(member) for member in ended]
+        return [public_id(stored) for stored in ended]
 
     async def unblock_license(self, license_id: int) -> None:
         try:
@@ -196,7 +205,7 @@ class LiveSessions:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for license_id, session_id in sessions:
-                    pipe.zscore(sessions_key(license_id), session_id)
+                    pipe.zscore(sessions_key(license_id), member(session_id))
                 scores = await pipe.execute()
         except UNAVAILABLE as exc:
             raise LiveUnavailable(str(exc)) from exc
@@ -208,4 +217,4 @@ class LiveSessions:
             pairs = await self._redis.zrange(sessions_key(license_id), 0, -1, withscores=True)
         except UNAVAILABLE as exc:
             raise LiveUnavailable(str(exc)) from exc
-        return {_text(member): int(score) for member, score in pairs}
+        return {public_id(stored): int(score) for stored, score in pairs}

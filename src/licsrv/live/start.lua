@@ -33,8 +33,7 @@ if #live >= max_sessions then
   if policy ~= 'replace' then
     return {0, expired, replaced}
   end
-  -- Session ids begin with their start time in an order-preserving encoding: sorted ids, oldest first.
-  table.sort(live)
+  -- The index is ordered by expiry: the sessions that heartbeated least recently go first.
   for i = 1, #live - max_sessions + 1 do
     local victim = live[i]
     redis.call('DEL', sprefix .. victim)

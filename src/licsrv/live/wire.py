@@ -41,7 +41,7 @@ def pack_evalsha(script: Script, keys: Sequence[str], args: Sequence[Any]) -> by
         )
     parts = [head]
     for arg in (*keys, *args):
-        data = str(arg).encode()
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
 

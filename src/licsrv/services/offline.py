@@ -1,14 +1,14 @@
 """Offline activation, the server's side (DESIGN §6): a request code in, the device bound to a slot as in an
-online activation, a signed certificate out. The wire format is licsrv.client.offline's."""
+online activation, a signed certificate out. The wire format is licsrv.offline_codes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from licsrv.client.offline import OfflineError, OfflineRequest, certificate_code, parse_request_code
 from licsrv.db import Database
 from licsrv.errors import ApiError
+from licsrv.offline_codes import OfflineError, OfflineRequest, certificate_code, parse_request_code
 from licsrv.services import licensing
 from licsrv.services.products import Product, ProductCache
 from licsrv.signing import Keyring
@@ -63,6 +63,9 @@ async def activate_offline(
             now=now,
         )
     expires_at = datetime.fromisoformat(view["expires_at"]) if view["expires_at"] else None
+    # Until the license expires; a perpetual license's certificate is renewed online (a revoked or suspended
+    # license's is not: activate_device refuses it).
+    valid_until = expires_at or now + timedelta(days=product.offline_renewal_days)
     payload = {
         "v": 1,
         "kid": keyring.key_id,
@@ -74,6 +77,7 @@ async def activate_offline(
         "features": view["features"],
         "expires_at": int(expires_at.timestamp()) if expires_at else None,
         "issued_at": int(now.timestamp()),
+        "valid_until": int(valid_until.timestamp()),
     }
     view.pop("device_id", None)
     return {"certificate": certificate_code(payload, keyring.sign), "license": view}

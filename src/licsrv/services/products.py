@@ -47,6 +47,7 @@ class Product:
     require_signed_requests: bool
     previous_api_key: str | None
     previous_api_key_expires_at: datetime | None
+    offline_renewal_days: int
     created_at: datetime
     updated_at: datetime
 
@@ -237,6 +238,7 @@ PRODUCT_SETTINGS = (
     "features",
     "rate_limits",
     "require_signed_requests",
+    "offline_renewal_days",
 )
 
 

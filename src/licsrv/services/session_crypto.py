@@ -8,33 +8,40 @@ import hmac
 import nacl.exceptions
 import nacl.hash
 from nacl.encoding import RawEncoder
+from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
-from licsrv.signing import seal_to, secret_box
+from licsrv.signing import b64, seal_to, secret_box
 
-MAC_SUFFIX = "~m"
+SEALED_CONTENT_TYPE = "application/x-licsrv-sealed"
+ONE_TIME_KEY_LENGTH = 32
 
 
 class SessionCrypto:
-    """MAC keys are derived from the token under the server secret: nothing extra is stored per session."""
+    """MAC keys are derived from the token under the server secret: nothing extra is stored per session.
+    Whether a session has one is in its token (live.keys.MAC_MARK), hashed into its session id."""
 
     def __init__(self, secret_key: str) -> None:
         self._mac_secret = nacl.hash.blake2b(
             secret_key.encode(), digest_size=32, person=b"licsrv-sess-mac", encoder=RawEncoder
         )
         self._box = secret_box(secret_key)
-
-    @staticmethod
-    def mac_token(token: str) -> str:
-        return token + MAC_SUFFIX
-
-    @staticmethod
-    def split(token: str) -> tuple[str, bool]:
-        """(the live store's token, whether answers are MACed)."""
-        if token.endswith(MAC_SUFFIX):
-            return token[: -len(MAC_SUFFIX)], True
-        return token, False
+        # The X25519 key clients seal request bodies to (DESIGN §4 "Secrecy without TLS"): derived from the
+        # server secret, so every worker holds it and nothing is stored or rotated.
+        self._sealing = PrivateKey(
+            nacl.hash.blake2b(
+                secret_key.encode(), digest_size=32, person=b"licsrv-sealing", encoder=RawEncoder
+            )
+        )
+        public = bytes(self._sealing.public_key)
+        self.sealing_key = {
+            "id": "x25519-" + hashlib.sha256(public).hexdigest()[:16],
+            "alg": "x25519",
+            "public_key": b64(public),
+            "active": True,
+            "next": False,
+        }
 
     def mac_key(self, token: str) -> bytes:
         return hmac.new(self._mac_secret, token.encode(), hashlib.sha256).digest()
@@ -49,6 +56,22 @@ class SessionCrypto:
 
     def encrypt_content_key(self, content_key: bytes) -> bytes:
         return bytes(self._box.encrypt(content_key))
+
+    def open_request(self, sealed: bytes) -> tuple[bytes, bytes]:
+        """(the client's one-time X25519 public key, the JSON body) of a sealed request body."""
+        try:
+            opened = SealedBox(self._sealing).decrypt(sealed)
+        except (nacl.exceptions.CryptoError, TypeError, ValueError):
+            raise ApiError("VALIDATION_ERROR", "The body is not sealed to this server's key.") from None
+        if len(opened) < ONE_TIME_KEY_LENGTH:
+            raise ApiError("VALIDATION_ERROR", "The sealed body holds no one-time key.")
+        return opened[:ONE_TIME_KEY_LENGTH], opened[ONE_TIME_KEY_LENGTH:]
+
+
+def seal_answer(one_time_key: bytes, signature_header: str, body: bytes) -> bytes:
+    """A sealed request's answer: the signature header line, a newline, the body; sealed to the one-time
+    key."""
+    return SealedBox(PublicKey(one_time_key)).encrypt(signature_header.encode() + b"\n" + body)
 
 
 def check_public_key(client_public_key: str) -> None:

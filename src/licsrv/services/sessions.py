@@ -93,17 +93,18 @@ async def start_session(
         raise refusal("VERSION_TOO_OLD")
     now = deps.now()
     device = {"machine_name": machine_name, "client_version": client_version, "ip": ip, "now": now}
+    mac = bool(client_public_key)  # a MAC session: its token names it, so it is answered with MAC only
     async with deps.db.connection() as conn:
         license_row = await licensing.find_license_for_start(conn, deps.q, product, license_key, hardware_id)
         licensing.ensure_license_usable(license_row, now)
         if license_row["device_known"]:
-            started = await _start_live(deps, product, license_row, hardware_id, device, conn)
+            started = await _start_live(deps, product, license_row, hardware_id, device, conn, mac)
         else:
             started = None
             try:
                 async with conn.transaction():
                     await licensing.activate_device(conn, deps.q, product, license_key, hardware_id, **device)
-                    started = await _start_live(deps, product, license_row, hardware_id, device, conn)
+                    started = await _start_live(deps, product, license_row, hardware_id, device, conn, mac)
             except BaseException:
                 if started is not None:  # the device's transaction did not commit: no session either
                     await deps.live.terminate(
@@ -118,7 +119,6 @@ async def start_session(
         "update": update_notice(product, client_version),
     }
     if client_public_key:
-        token = deps.crypto.mac_token(token)
         answer["mac_key"] = deps.crypto.sealed_mac_key(token, client_public_key)
         if function == "open":
             answer["content_key"] = deps.crypto.sealed_content_key(product, client_public_key)
@@ -127,7 +127,13 @@ async def start_session(
 
 
 async def _start_live(
-    deps: Deps, product: Product, license_row: Any, hardware_id: str, device: dict[str, Any], conn: Any
+    deps: Deps,
+    product: Product,
+    license_row: Any,
+    hardware_id: str,
+    device: dict[str, Any],
+    conn: Any,
+    mac: bool,
 ) -> StartResult:
     """The Redis session, then its history row on the caller's connection; a session whose history could
     not be written (or whose transaction does not commit) is taken back."""
@@ -135,7 +141,13 @@ async def _start_live(
     max_sessions = license_row["max_sessions"] or product.max_sessions
     try:
         started = await deps.live.start(
-            license_id, max_sessions, product.session_policy, product.session_timeout, to_ms(now), product.id
+            license_id,
+            max_sessions,
+            product.session_policy,
+            product.session_timeout,
+            to_ms(now),
+            product.id,
+            mac=mac,
         )
     except live_errors.SessionLimitReached:
         raise refusal("SESSION_LIMIT_REACHED") from None
@@ -181,11 +193,23 @@ async def close_timed_out(conn: Any, deps: Deps, expired: list[tuple[str, int]],
         )
 
 
-async def heartbeat(live: LiveSessions, product: Product, token: str, now_ms: int) -> None:
-    """The hot path: one batched Redis script call, no PostgreSQL."""
+def session_of(live: LiveSessions, product: Product, token: str) -> tuple[int, str]:
+    """(license id, session id) of a token, without Redis; a token that names no session is expired."""
     try:
-        await live.heartbeat(token, product.session_timeout, now_ms, product.id)
-    except (live_errors.SessionExpired, live_errors.BadToken):
+        return live.tokens.parse(token, product.id)
+    except live_errors.BadToken:
+        HEARTBEAT_EXPIRED.inc()
+        raise ApiError("SESSION_EXPIRED") from None
+
+
+async def heartbeat(
+    live: LiveSessions, product: Product, token: str, now_ms: int, session: tuple[int, str] | None = None
+) -> None:
+    """The hot path: one batched Redis script call, no PostgreSQL. `session` is the token already parsed."""
+    license_id, session_id = session or session_of(live, product, token)
+    try:
+        await live.heartbeat_session(license_id, session_id, product.session_timeout, now_ms)
+    except live_errors.SessionExpired:
         HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
     except live_errors.SessionTerminated as exc:

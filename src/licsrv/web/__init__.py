@@ -30,7 +30,7 @@ def create_admin_web_app() -> web.Application:
             web.get(r"/cards/{id:\d{1,18}}.csv", cards.batch_csv),
             web.post(r"/cards/{id:\d{1,18}}/void", cards.batch_void),
             web.get("/sessions", sessions.live_list),
-            web.post(r"/sessions/{id:[A-Za-z0-9_-]{12}}/terminate", sessions.terminate),
+            web.post(r"/sessions/{id:[A-Za-z0-9_-]{16}}/terminate", sessions.terminate),
             web.get("/history", sessions.history),
             web.get("/products", settings.product_page),
             web.get(r"/products/{id:\d{1,18}}", settings.product_page),

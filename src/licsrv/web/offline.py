@@ -12,8 +12,8 @@ import segno
 from aiohttp import web
 
 from licsrv.api.rules import checked_product, client_call
-from licsrv.client.offline import MAX_CODE_LENGTH, OfflineError, parse_request_code
 from licsrv.envelope import as_api_error
+from licsrv.offline_codes import MAX_CODE_LENGTH, OfflineError, parse_request_code
 from licsrv.services import offline
 from licsrv.services.products import Product
 from licsrv.state import DB, KEYRING, PRODUCTS

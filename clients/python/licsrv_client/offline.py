@@ -1,4 +1,4 @@
-"""Offline activation, the client's side (DESIGN §6), and the wire format the server shares with it.
+"""Offline activation, the client's side (docs/protocol.md, "Offline activation").
 
 The machine without internet makes a request code and shows it as text and as a QR code pointing to
 `<server>/offline?r=<code>`. The user opens that page on a phone; the server binds the device and answers
@@ -35,7 +35,12 @@ CLOCK_TOLERANCE_S = 300
 
 
 class OfflineError(ValueError):
-    """A request code or certificate that is malformed, forged, for another machine, or out of date."""
+    """A request code or certificate that is malformed, forged, for another machine, or out of date;
+    `reason` is one of damaged, bad_signature, wrong_machine, wrong_request, clock_behind, expired."""
+
+    def __init__(self, message: str, reason: str = "damaged") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _b64(data: bytes) -> str:
@@ -83,12 +88,6 @@ def parse_request_code(code: str) -> OfflineRequest:
     return OfflineRequest(key, hardware, nonce, at)
 
 
-def certificate_code(payload: dict[str, Any], sign: Any) -> str:
-    """The server's side: `sign(bytes) -> 64-byte Ed25519 signature`."""
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    return CERT_PREFIX + _b64(body) + "." + _b64(sign(CERT_CONTEXT + body))
-
-
 def read_certificate(code: str, public_keys: dict[str, str]) -> dict[str, Any]:
     """The signed payload, once its signature verifies with one of `public_keys` (key id → base64 key)."""
     code = "".join(code.split())  # typed or pasted with line breaks
@@ -101,12 +100,12 @@ def read_certificate(code: str, public_keys: dict[str, str]) -> dict[str, Any]:
     except ValueError as exc:
         raise OfflineError("the certificate is damaged") from exc
     if not isinstance(payload, dict) or payload.get("kid") not in public_keys:
-        raise OfflineError("the certificate is signed with an unknown key")
+        raise OfflineError("the certificate is signed with an unknown key", "bad_signature")
     try:
         verify_key = nacl.signing.VerifyKey(base64.b64decode(public_keys[payload["kid"]]))
         verify_key.verify(CERT_CONTEXT + body, signature)
     except (nacl.exceptions.BadSignatureError, ValueError) as exc:
-        raise OfflineError("the certificate's signature does not verify") from exc
+        raise OfflineError("the certificate's signature does not verify", "bad_signature") from exc
     return payload
 
 
@@ -117,19 +116,27 @@ def check_certificate(
     payload = read_certificate(code, public_keys)
     now = time.time() if now is None else now
     if payload.get("hardware_id") != request.hardware_id:
-        raise OfflineError("the certificate is for another machine")
+        raise OfflineError("the certificate is for another machine", "wrong_machine")
     if payload.get("nonce") != request.nonce or payload.get("license_key") != request.license_key:
-        raise OfflineError("the certificate answers another request")
+        raise OfflineError("the certificate answers another request", "wrong_request")
     if payload.get("issued_at", 0) > now + CLOCK_TOLERANCE_S:
-        raise OfflineError("this machine's clock is behind the certificate's issue time")
+        raise OfflineError("this machine's clock is behind the certificate's issue time", "clock_behind")
     expires_at = payload.get("expires_at")
     if expires_at is not None and expires_at <= now:
-        raise OfflineError("the license has expired")
+        raise OfflineError("the license has expired", "expired")
+    valid_until = payload.get("valid_until")
+    if not isinstance(valid_until, int) or valid_until <= now:
+        raise CertificateExpired("the certificate has expired: renew it online", "expired")
     return payload
 
 
+class CertificateExpired(OfflineError):
+    """Past its `valid_until`: ask the server for a new one (LicenseClient.renew_certificate)."""
+
+
 class ClockMovedBackwards(OfflineError):
-    pass
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "clock_moved_backwards")
 
 
 class ClockGuard:
