@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from licsrv.api.auth import request_product
 from licsrv.api.request_signing import check_request_signature
@@ -26,7 +26,12 @@ class StartSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    license_key = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    license_key = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    credential = fields.String(
+        load_default=None,
+        validate=validate.Length(min=8, max=200),
+        metadata={"description": "a customer's account credential (portal credential file) for license_key"},
+    )
     hardware_id = fields.String(required=True, validate=HARDWARE_ID)
     client_version = fields.String(required=True, validate=VERSION)
     machine_name = fields.String(load_default="", validate=validate.Length(max=200))
@@ -34,6 +39,11 @@ class StartSchema(Schema):
     client_public_key = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=40, max=60)
     )
+
+    @validates_schema
+    def license_or_credential(self, data: dict, **_: object) -> None:
+        if data.get("license_key") is None and data.get("credential") is None:
+            raise ValidationError("Send license_key or credential.", "license_key")
 
 
 class TokenSchema(Schema):
@@ -82,6 +92,7 @@ START_ANSWER = StartAnswerSchema()
         "DEVICE_LIMIT_REACHED",
         "SESSION_LIMIT_REACHED",
         "VERSION_TOO_OLD",
+        "CREDENTIAL_INVALID",
         "SERVICE_UNAVAILABLE",
     ),
 )
