@@ -1,4 +1,4 @@
-"""The portal API of DESIGN §7c end to end: registration with tickets, sign-in, licenses, devices, sessions."""
+"""The portal API of DESIGN §7c end to end: registration with tickets, sign-in, licenses, devices."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import asyncio
 import pytest
 
 from licsrv.state import REDIS
-
-from factories import make_license, make_product
 from portal_helpers import (
     PASSWORD,
     call,
@@ -20,6 +18,8 @@ from portal_helpers import (
     set_portal,
     start_session,
 )
+
+from factories import make_license, make_product
 
 
 @pytest.fixture
@@ -221,7 +221,8 @@ async def test_frees_are_limited_per_license_and_thirty_days(client, conn, queri
     ids = [
         r["id"]
         for r in await conn.fetch(
-            "SELECT d.id FROM devices d JOIN licenses l ON l.id = d.license_id WHERE l.key = $1 ORDER BY d.id",
+            "SELECT d.id FROM devices d JOIN licenses l ON l.id = d.license_id"
+            " WHERE l.key = $1 ORDER BY d.id",
             customer.license_key,
         )
     ]
@@ -301,7 +302,8 @@ async def test_claim_a_license_a_card_and_recharge(client, conn, queries, produc
     assert (status, body["error"]["code"]) == (404, "LICENSE_NOT_FOUND")
     assert (
         await conn.fetchval(
-            "SELECT count(*) FROM portal_account_licenses p JOIN licenses l ON l.id = p.license_id WHERE l.key = $1",
+            "SELECT count(*) FROM portal_account_licenses p JOIN licenses l ON l.id = p.license_id"
+            " WHERE l.key = $1",
             other.license_key,
         )
         == 1
