@@ -238,21 +238,26 @@ class LicenseClient:
 
     async def start_session(
         self,
-        license_key: str,
+        license_key: str | None,
         hardware_id: str,
         client_version: str,
         *,
         machine_name: str = "",
         open_program: bool = False,
+        credential: str | None = None,
     ) -> Session:
-        """A run session; `open_program` also asks for the product's content key (DESIGN §5)."""
+        """A run session; `open_program` also asks for the product's content key (DESIGN §5); `credential`
+        (from `licsrv.client.credential.open_credential_file`) stands in for the license key."""
         private = PrivateKey.generate()
         body: dict[str, Any] = {
-            "license_key": license_key,
             "hardware_id": hardware_id,
             "client_version": client_version,
             "client_public_key": base64.b64encode(bytes(private.public_key)).decode(),
         }
+        if license_key is not None:
+            body["license_key"] = license_key
+        if credential is not None:
+            body["credential"] = credential
         if machine_name:
             body["machine_name"] = machine_name
         if open_program:
@@ -266,6 +271,7 @@ class LicenseClient:
             "client_version": client_version,
             "machine_name": machine_name,
             "open_program": open_program,
+            "credential": credential,
         }
         return Session(
             client=self,
