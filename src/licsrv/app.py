@@ -25,6 +25,7 @@ from licsrv.live.wire import DirectBatcher
 from licsrv.middlewares import request_context
 from licsrv.openapi import setup_openapi
 from licsrv.portal_api import create_portal_api_app
+from licsrv.portal_web import create_portal_web_app
 from licsrv.services.mail import mail_sender
 from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
@@ -144,5 +145,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/api/license", create_legacy_app())
     app.add_subapp("/admin", create_admin_web_app())
+    app.add_subapp("/portal", create_portal_web_app())
     setup_openapi(app)
     return app
