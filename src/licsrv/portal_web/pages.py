@@ -317,7 +317,7 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
         )
     }
     if request.method == "GET":
-        return form_page(request, product, "verify", **intro)
+        return form_page(request, product, "verify", account=account, **intro)
 
     async def act(form: dict[str, str]) -> web.StreamResponse:
         if form.get("resend"):
@@ -329,7 +329,7 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
         await accounts.verify(deps_of(request), login, body["code"], get_client_ip(request))
         raise redirect(product)
 
-    return await handle_form(request, product, "verify", act, **intro)
+    return await handle_form(request, product, "verify", act, account=account, **intro)
 
 
 async def licenses_page(request: web.Request) -> web.StreamResponse:
@@ -409,9 +409,9 @@ async def credential_download(request: web.Request) -> web.StreamResponse:
 
 async def password_page(request: web.Request) -> web.StreamResponse:
     product = product_of(request)
-    login, _ = await signed_in(request, product)
+    login, account = await signed_in(request, product)
     if request.method == "GET":
-        return form_page(request, product, "password")
+        return form_page(request, product, "password", account=account)
 
     async def act(form: dict[str, str]) -> web.StreamResponse:
         body = validated(s.ChangePasswordSchema(), form)
@@ -425,7 +425,7 @@ async def password_page(request: web.Request) -> web.StreamResponse:
         )
         raise redirect(product, "/", "password_changed")
 
-    return await handle_form(request, product, "password", act)
+    return await handle_form(request, product, "password", act, account=account)
 
 
 async def reset_page(request: web.Request) -> web.StreamResponse:
@@ -455,9 +455,9 @@ async def reset_page(request: web.Request) -> web.StreamResponse:
 
 async def delete_page(request: web.Request) -> web.StreamResponse:
     product = product_of(request)
-    login, _ = await signed_in(request, product, verified=False)
+    login, account = await signed_in(request, product, verified=False)
     if request.method == "GET":
-        return form_page(request, product, "delete")
+        return form_page(request, product, "delete", account=account)
 
     async def act(form: dict[str, str]) -> web.StreamResponse:
         body = validated(s.PasswordSchema(), form)
@@ -468,7 +468,7 @@ async def delete_page(request: web.Request) -> web.StreamResponse:
         response.del_cookie(SESSION_COOKIE, path=_cookie_path(product))
         return response
 
-    return await handle_form(request, product, "delete", act)
+    return await handle_form(request, product, "delete", act, account=account)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
