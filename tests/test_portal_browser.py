@@ -74,7 +74,7 @@ async def test_a_customer_walks_the_portal_on_a_phone_in_german(
     await page.fill("#password", PASSWORD)
     await page.fill("#ticket", lic["key"])
     await page.screenshot(path=str(shots / "portal-register.png"), full_page=True)
-    await page.click("button[type=submit]")
+    await page.click("main form.card button[type=submit]")
     await page.wait_for_url("**/verify")
     assert "sechsstelligen Code an anna.schmidt@example.de" in await page.inner_text("main")
 
@@ -108,14 +108,14 @@ async def test_a_customer_walks_the_portal_on_a_phone_in_german(
     await page.fill("#old_password", PASSWORD)
     await page.fill("#new_password", "neues Passwort 1")
     await page.screenshot(path=str(shots / "portal-password.png"), full_page=True)
-    await page.click("button[type=submit]")
+    await page.click("main form.card button[type=submit]")
     await page.wait_for_url("**/?done=password_changed")
 
     await page.click("header button")  # Abmelden
     await page.wait_for_url("**/login")
     await page.click("text=Passwort vergessen?")
     await page.fill("#email", "anna.schmidt@example.de")
-    await page.click("button[type=submit]")
+    await page.click("main form.card button[type=submit]")
     assert "ist eine Nachricht unterwegs" in await page.inner_text("main")
     body = await conn.fetchval(
         "SELECT body FROM mail_outbox WHERE to_addr = 'anna.schmidt@example.de' ORDER BY id DESC"
@@ -124,17 +124,17 @@ async def test_a_customer_walks_the_portal_on_a_phone_in_german(
     await page.goto(link)
     await page.fill("#new_password", "zurückgesetzt 2")
     await page.screenshot(path=str(shots / "portal-reset.png"), full_page=True)
-    await page.click("button[type=submit]")
+    await page.click("main form.card button[type=submit]")
     await page.wait_for_url("**/login?done=reset_done")
     await page.fill("#email", "anna.schmidt@example.de")
     await page.fill("#password", "zurückgesetzt 2")
-    await page.click("button[type=submit]")
+    await page.click("main form.card button[type=submit]")
     await page.wait_for_url(f"{base}/")
 
     await page.click("text=Mein Konto löschen")
     await page.fill("#password", "zurückgesetzt 2")
     await page.screenshot(path=str(shots / "portal-delete.png"), full_page=True)
-    await page.click("button[type=submit]")
+    await page.click("main form.card button[type=submit]")
     await page.wait_for_url("**/login?done=deleted")
     assert "Ihr Konto wurde gelöscht." in await page.inner_text("main")
     assert (
