@@ -93,7 +93,7 @@ class AccountPatchSchema(Strict):
     data = fields.Dict(required=True, validate=check_data)
 
 
-class DeviceSchema(Schema):
+class PortalDeviceSchema(Schema):
     id = fields.Integer()
     machine_name = fields.String()
     client_version = fields.String()
@@ -101,7 +101,7 @@ class DeviceSchema(Schema):
     last_seen_at = fields.DateTime()
 
 
-class LiveSessionSchema(Schema):
+class PortalLiveSessionSchema(Schema):
     id = fields.String()
     device_id = fields.Integer(allow_none=True)
     machine_name = fields.String()
@@ -121,8 +121,8 @@ class CustomerLicenseSchema(Schema):
     frees_left = fields.Integer(
         metadata={"description": "device slots this license may still free in 30 days"}
     )
-    devices = fields.List(fields.Nested(DeviceSchema))
-    sessions = fields.List(fields.Nested(LiveSessionSchema))
+    devices = fields.List(fields.Nested(PortalDeviceSchema))
+    sessions = fields.List(fields.Nested(PortalLiveSessionSchema))
 
 
 class LicensesAnswerSchema(Schema):
