@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -391,14 +392,22 @@ async def test_sessions_idle_out_and_end_at_their_maximum_age(aiohttp_client, se
 
     from licsrv.app import create_app
 
-    app = create_app(replace(settings, portal_idle_timeout=600, portal_max_age=600))
+    app = create_app(replace(settings, portal_idle_timeout=300, portal_max_age=600))
     client = await aiohttp_client(app)
     product = await make_product(conn, app)
     headers = {"X-API-Key": product["api_key"]}
     customer = await make_customer(client, conn, queries, product, headers)
     key = f"portal:s:{customer.session_id}"
     redis = app[REDIS]
-    assert 0 < await redis.ttl(key) <= 600
+    assert 290 < await redis.ttl(key) <= 300  # the idle timeout, not the maximum age
+    # used: the idle timer starts again (the key's TTL is the idle timeout; Redis ends it when it runs out)
+    await redis.expire(key, 5)
+    assert (await call(client, "GET", "/licenses", headers, **customer.auth))[0] == 200
+    assert await redis.ttl(key) > 290
+    # never past the maximum age: made 590 s ago, a call leaves it 10 s at most
+    await redis.hset(key, "c", int(time.time()) - 590)
+    assert (await call(client, "GET", "/licenses", headers, **customer.auth))[0] == 200
+    assert 0 < await redis.ttl(key) <= 10
     # the session was made 600 s ago: its maximum age is over even though it was used just now
     await redis.hset(key, "c", 0)
     status, body = await call(client, "GET", "/licenses", headers, **customer.auth)

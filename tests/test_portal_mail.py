@@ -33,12 +33,14 @@ class Inbox:
         self.loop.call_soon_threadsafe(self.arrived.set)
         return "250 OK"
 
-    async def wait(self, count: int = 1) -> list[EmailMessage]:
+    async def wait(self, to: str, count: int = 1) -> list[EmailMessage]:
+        """The messages to `to`, once `count` arrived (the outbox may hold other tests' mail too)."""
         async with asyncio.timeout(10):
             while True:
                 self.arrived.clear()
-                if len(self.messages) >= count:
-                    return self.messages
+                mine = [m for m in self.messages if m["To"] == to]
+                if len(mine) >= count:
+                    return mine
                 await self.arrived.wait()
 
 
@@ -78,7 +80,7 @@ async def test_opt_in_code_arrives_by_smtp_in_german_and_verifies(
     )
     assert (status, body["data"]["verification_required"]) == (201, True)
     auth = {"Authorization": f"Bearer {body['data']['session_token']}"}
-    [message] = await inbox.wait()
+    [message] = await inbox.wait(email)
     assert message["To"] == email and "Bestätigungscode" in message["Subject"]
     text = message.get_content()
     code = next(word for word in text.split() if word.isdigit() and len(word) == 6)
@@ -110,12 +112,13 @@ async def test_a_new_code_replaces_the_old_and_guesses_run_out(aiohttp_client, s
     headers = {"X-API-Key": product["api_key"]}
     await set_portal(conn, product, double_opt_in=True)
     lic = await make_license(conn, queries, product)
-    _, body = await register(client, headers, lic["key"])
+    email = new_email()
+    _, body = await register(client, headers, lic["key"], email)
     auth = {"Authorization": f"Bearer {body['data']['session_token']}"}
-    first = (await inbox.wait())[0].get_content()
+    first = (await inbox.wait(email))[0].get_content()
     first_code = next(w for w in first.split() if w.isdigit() and len(w) == 6)
     assert (await call(client, "POST", "/verify/resend", headers, **auth))[1]["data"]["sent"] is True
-    second = (await inbox.wait(2))[1].get_content()
+    second = (await inbox.wait(email, 2))[1].get_content()
     code = next(w for w in second.split() if w.isdigit() and len(w) == 6)
     if first_code != code:
         status, answer = await call(client, "POST", "/verify", headers, {"code": first_code}, **auth)
@@ -147,7 +150,7 @@ async def test_mail_the_server_refused_is_sent_again_later(app, client, conn, sm
     await conn.execute("UPDATE mail_outbox SET next_attempt_at = now() WHERE id = $1", mail_id)
     deps = replace(deps, settings=replace(deps.settings, smtp_url=f"smtp://127.0.0.1:{port}"))
     assert await send_due(deps) == 1
-    [message] = await inbox.wait()
+    [message] = await inbox.wait("k@example.com")
     assert message["Subject"] == "Hallo"
     assert (
         await conn.fetchval("SELECT attempts FROM mail_outbox WHERE id = $1 AND sent_at IS NOT NULL", mail_id)

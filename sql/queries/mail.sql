@@ -26,4 +26,6 @@ ORDER BY m.id DESC
 LIMIT $2;
 
 -- name: erase_mail_to(to_addr)!
-UPDATE mail_outbox SET to_addr = '', body = '' WHERE lower(to_addr) = lower($1);
+-- An erased customer's mail: what was not sent yet never goes out; what was sent keeps only its subject.
+WITH unsent AS (DELETE FROM mail_outbox WHERE lower(to_addr) = lower($1) AND sent_at IS NULL)
+UPDATE mail_outbox SET to_addr = '', body = '' WHERE lower(to_addr) = lower($1) AND sent_at IS NOT NULL;
