@@ -66,6 +66,7 @@ class Settings:
     dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))
     # Customer portal (DESIGN §7c) and the mail it sends; no SMTP URL keeps mail in the outbox page.
     smtp_url: str = ""
+    public_url: str = ""
     mail_from: str = "noreply@localhost"
     mail_poll_interval: float = 2.0
     portal_idle_timeout: int = 1800
@@ -108,6 +109,7 @@ class Settings:
             ),
             dev_dir=Path(env.get("LICSRV_DEV_DIR", str(base.dev_dir))),
             smtp_url=env.get("LICSRV_SMTP_URL", ""),
+            public_url=env.get("LICSRV_PUBLIC_URL", ""),
             mail_from=env.get("LICSRV_MAIL_FROM", base.mail_from),
             portal_idle_timeout=int(env.get("LICSRV_PORTAL_IDLE_TIMEOUT", base.portal_idle_timeout)),
             portal_max_age=int(env.get("LICSRV_PORTAL_MAX_AGE", base.portal_max_age)),

@@ -203,10 +203,9 @@ async def change_password(request: web.Request) -> web.Response:
 )
 async def password_reset(request: web.Request) -> web.Response:
     body = await load_body(request, s.ResetSchema())
-    base_url = f"{request.scheme}://{request.host}"
     return ok(
         await accounts.request_reset(
-            deps_of(request), request_product(request), body["email"], lang(request), base_url
+            deps_of(request), request_product(request), body["email"], lang(request), get_client_ip(request)
         )
     )
 

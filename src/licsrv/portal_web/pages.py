@@ -445,9 +445,8 @@ async def reset_page(request: web.Request) -> web.StreamResponse:
             )
             raise redirect(product, "/login", "reset_done")
         body = validated(s.ResetSchema(), form)
-        base_url = f"{request.scheme}://{request.host}"
         lang = pick_language(request.headers.get("Accept-Language"))
-        await accounts.request_reset(deps_of(request), product, body["email"], lang, base_url)
+        await accounts.request_reset(deps_of(request), product, body["email"], lang, get_client_ip(request))
         raise redirect(product, "/reset", "reset_sent")
 
     return await handle_form(request, product, name, act, token=token)

@@ -347,14 +347,29 @@ async def issue_reset_token(conn: asyncpg.Connection, deps: Deps, account_id: in
     return token
 
 
-async def request_reset(deps: Deps, product: Product, email: str, lang: str, base_url: str) -> dict[str, Any]:
-    """The same answer whether or not the address has an account: nobody learns who is a customer here."""
+def public_url(deps: Deps) -> str:
+    """Where customers reach the server: configured, never taken from the request's Host header (a forged
+    Host would otherwise send a victim's reset link to the forger's site)."""
+    settings = deps.settings
+    return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+
+
+async def request_reset(
+    deps: Deps, product: Product, email: str, lang: str, ip: str | None
+) -> dict[str, Any]:
+    """The same answer whether or not the address has an account: nobody learns who is a customer here.
+    One mail per address a minute at most, so the form cannot flood someone's inbox."""
+    first = await deps.redis.set(
+        f"portal:r:{product.id}:{hashlib.sha256(email.lower().encode()).hexdigest()[:24]}", 1, nx=True, ex=60
+    )
+    if not first:
+        return {"requested": True}
     async with deps.db.transaction() as conn:
         settings = await portal_settings(conn, deps, product.id)
         account = await deps.q.find_portal_account(conn, product_id=product.id, email=email)
         if account is not None and not account["disabled"] and settings.reset_delivery == "email":
             token = await issue_reset_token(conn, deps, account["id"])
-            link = f"{base_url}/portal/{product.slug}/reset?token={token}"
+            link = f"{public_url(deps)}/portal/{product.slug}/reset?token={token}"
             subject, body = mail_text(
                 lang,
                 "reset",
