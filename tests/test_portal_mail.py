@@ -4,6 +4,7 @@ and mail that could not be sent is sent again later."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from dataclasses import replace
 from email import message_from_bytes, policy
@@ -156,3 +157,46 @@ async def test_mail_the_server_refused_is_sent_again_later(app, client, conn, sm
         await conn.fetchval("SELECT attempts FROM mail_outbox WHERE id = $1 AND sent_at IS NOT NULL", mail_id)
         == 2
     )
+
+
+async def test_the_sender_survives_losing_postgresql_and_catches_up(settings, conn, queries, smtp):
+    """Supervision: while its pool is gone every pass fails (logged, retried with backoff); once PostgreSQL is
+    back the queued mail goes out without anyone restarting the task."""
+    from licsrv.db import Database, connect_pool
+    from licsrv.services.mail import run_sender
+
+    inbox, port = smtp
+    await conn.execute(
+        "UPDATE mail_outbox SET next_attempt_at = now() + interval '1 hour' WHERE sent_at IS NULL"
+    )
+    await conn.execute(
+        "INSERT INTO mail_outbox (to_addr, subject, body) VALUES ('back@example.com', 'Zurück', 'x')"
+    )
+    broken = await connect_pool(settings.database_url, min_size=1, max_size=1)
+    await broken.close()
+    db = Database(broken, queries, acquire_timeout=0.2)
+    deps = replace(
+        _deps_for(settings, db),
+        settings=replace(settings, smtp_url=f"smtp://127.0.0.1:{port}", mail_poll_interval=0.05),
+    )
+    task = asyncio.create_task(run_sender(deps))
+    try:
+        await asyncio.sleep(0)  # let it fail at least once against the closed pool
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await inbox.wait("back@example.com")
+        db.pool = await connect_pool(settings.database_url, min_size=1, max_size=2)
+        [message] = await inbox.wait("back@example.com")
+        assert message["Subject"] == "Zurück" and not task.done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if db.pool is not broken:
+            await db.pool.close()
+
+
+def _deps_for(settings, db):
+    from licsrv.deps import Deps
+
+    return Deps(settings=settings, db=db, redis=None, live=None, products=None, crypto=None)
