@@ -413,3 +413,39 @@ async def test_sessions_idle_out_and_end_at_their_maximum_age(aiohttp_client, se
     status, body = await call(client, "GET", "/licenses", headers, **customer.auth)
     assert (status, body["error"]["code"]) == (401, "PORTAL_SESSION_EXPIRED")
     assert await redis.exists(key) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/register", {"email": "a@example.com", "password": PASSWORD, "ticket": "AB\u0000CDEFGHIJ"}),
+        (
+            "POST",
+            "/register",
+            {"email": "a@example.com", "password": PASSWORD, "ticket": "X" * 10, "data": {"a": "\u0000"}},
+        ),
+        ("POST", "/register", ["not", "an", "object"]),
+        ("POST", "/login", {"email": "a@example.com", "password": "\u0000" * 8}),
+        ("POST", "/password-reset/confirm", {"token": "\u0000" * 30, "new_password": PASSWORD}),
+        ("POST", "/password-reset", {"email": "x" * 300 + "@example.com"}),
+        ("DELETE", "/sessions/" + "a" * 300, None),
+        ("DELETE", "/devices/99999999999999999999999", None),
+        ("POST", "/verify", {"code": "12345"}),
+    ],
+)
+async def test_odd_input_is_a_stable_4xx_never_a_500(
+    client, conn, queries, product, headers, method, path, body
+):
+    customer = await make_customer(client, conn, queries, product, headers)
+    response = await client.request(
+        method, f"/api/v1/portal{path}", json=body, headers={**headers, **customer.auth}
+    )
+    answer = await response.json()
+    assert 400 <= response.status < 500, answer
+    assert answer["error"]["code"] in {
+        "VALIDATION_ERROR",
+        "TICKET_INVALID",
+        "LOGIN_FAILED",
+        "NOT_FOUND",
+        "TOKEN_INVALID",
+    }
