@@ -4,7 +4,6 @@ and mail that could not be sent is sent again later."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from dataclasses import replace
 from email import message_from_bytes, policy
@@ -163,7 +162,7 @@ async def test_the_sender_survives_losing_postgresql_and_catches_up(settings, co
     """Supervision: while its pool is gone every pass fails (logged, retried with backoff); once PostgreSQL is
     back the queued mail goes out without anyone restarting the task."""
     from licsrv.db import Database, connect_pool
-    from licsrv.services.mail import run_sender
+    from licsrv.services.mail import mail_sender
 
     inbox, port = smtp
     await conn.execute(
@@ -179,21 +178,19 @@ async def test_the_sender_survives_losing_postgresql_and_catches_up(settings, co
         _deps_for(settings, db),
         settings=replace(settings, smtp_url=f"smtp://127.0.0.1:{port}", mail_poll_interval=0.05),
     )
-    task = asyncio.create_task(run_sender(deps))
-    try:
+    async with mail_sender(deps) as task:
         await asyncio.sleep(0)  # let it fail at least once against the closed pool
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.5):
                 await inbox.wait("back@example.com")
         db.pool = await connect_pool(settings.database_url, min_size=1, max_size=2)
-        [message] = await inbox.wait("back@example.com")
-        assert message["Subject"] == "Zurück" and not task.done()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if db.pool is not broken:
-            await db.pool.close()
+        try:
+            [message] = await inbox.wait("back@example.com")
+            assert message["Subject"] == "Zurück" and not task.done()
+        finally:
+            fresh = db.pool
+    assert task.done()  # and it stopped when asked
+    await fresh.close()
 
 
 def _deps_for(settings, db):

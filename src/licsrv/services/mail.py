@@ -83,32 +83,46 @@ async def send_due(deps: Deps) -> int:
     return len(rows)
 
 
-async def run_sender(deps: Deps) -> None:
-    """Supervised: any failure (PostgreSQL or the mail server away) is logged and retried with backoff."""
+async def run_sender(deps: Deps, stop: asyncio.Event | None = None) -> None:
+    """Supervised: any failure (PostgreSQL or the mail server away) is logged and retried with backoff.
+    It also ends when `stop` is set: a cancellation can be swallowed on Python 3.11 (asyncio.wait_for inside
+    the pool's acquire), and a sender that lives on would keep a stopping worker from ever exiting."""
+    stop = stop or asyncio.Event()
     failures = 0
-    while True:
+    while not stop.is_set():
         try:
             sent = await send_due(deps)
             failures = 0
             if sent < BATCH:
-                await asyncio.sleep(deps.settings.mail_poll_interval)
+                await _pause(stop, deps.settings.mail_poll_interval)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             failures += 1
             log.error("mail_sender_failed", error=str(exc), failures=failures)
-            await asyncio.sleep(min(deps.settings.mail_poll_interval * 2**failures, 60))
+            await _pause(stop, min(deps.settings.mail_poll_interval * 2**failures, 60))
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 @contextlib.asynccontextmanager
 async def mail_sender(deps: Deps) -> AsyncIterator[asyncio.Task | None]:
+    """The sender task while the app runs (none without LICSRV_SMTP_URL); stopped for sure on the way out."""
     if not deps.settings.smtp_url:
         yield None
         return
-    task = asyncio.create_task(run_sender(deps))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sender(deps, stop))
     try:
         yield task
     finally:
-        task.cancel()
+        stop.set()
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            task.result()
