@@ -74,8 +74,17 @@ async def test_register_with_a_card_redeems_it_into_the_account(client, conn, qu
 
 
 async def test_one_ticket_makes_one_account_under_twenty_concurrent_registrations(
-    client, conn, queries, product, headers
+    aiohttp_client, settings, conn, queries
 ):
+    from dataclasses import replace
+
+    from licsrv.app import create_app
+
+    # a pool that lets all twenty wait on the ticket's row lock (a small one would refuse some with 503)
+    app = create_app(replace(settings, db_pool_max=22, db_acquire_timeout=60))
+    client = await aiohttp_client(app)
+    product = await make_product(conn, app)
+    headers = {"X-API-Key": product["api_key"]}
     for ticket in (
         await new_card(conn, queries, product),
         (await make_license(conn, queries, product))["key"],
