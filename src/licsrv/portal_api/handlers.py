@@ -10,7 +10,7 @@ from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.portal_api import schemas as s
-from licsrv.services.portal import accounts, credential_files, logins
+from licsrv.services.portal import accounts, credential_files, logins, passwords, registration
 from licsrv.services.portal import licenses as customer_licenses
 from licsrv.services.portal.logins import PortalLogin
 from licsrv.services.portal.texts import pick_language
@@ -42,7 +42,7 @@ def lang(request: web.Request) -> str:
 )
 async def register(request: web.Request) -> web.Response:
     body = await load_body(request, s.RegisterSchema())
-    answer = await accounts.register(
+    answer = await registration.register(
         deps_of(request), request_product(request), ip=get_client_ip(request), lang=lang(request), **body
     )
     return ok(s.SessionAnswerSchema().dump(answer), status=201)
@@ -57,7 +57,7 @@ async def register(request: web.Request) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     body = await load_body(request, s.VerifySchema())
     login = await signed_in(request)
-    return ok(await accounts.verify(deps_of(request), login, body["code"], get_client_ip(request)))
+    return ok(await registration.verify(deps_of(request), login, body["code"], get_client_ip(request)))
 
 
 @documented(
@@ -67,7 +67,9 @@ async def verify(request: web.Request) -> web.Response:
 )
 async def resend_code(request: web.Request) -> web.Response:
     login = await signed_in(request)
-    return ok(await accounts.resend_code(deps_of(request), request_product(request), login, lang(request)))
+    return ok(
+        await registration.resend_code(deps_of(request), request_product(request), login, lang(request))
+    )
 
 
 @documented(
@@ -185,7 +187,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = await load_body(request, s.ChangePasswordSchema())
     login = await signed_in(request)
     return ok(
-        await accounts.change_password(
+        await passwords.change_password(
             deps_of(request),
             request_product(request),
             login,
@@ -204,7 +206,7 @@ async def change_password(request: web.Request) -> web.Response:
 async def password_reset(request: web.Request) -> web.Response:
     body = await load_body(request, s.ResetSchema())
     return ok(
-        await accounts.request_reset(
+        await passwords.request_reset(
             deps_of(request), request_product(request), body["email"], lang(request), get_client_ip(request)
         )
     )
@@ -219,7 +221,7 @@ async def password_reset(request: web.Request) -> web.Response:
 async def password_reset_confirm(request: web.Request) -> web.Response:
     body = await load_body(request, s.ResetConfirmSchema())
     return ok(
-        await accounts.confirm_reset(
+        await passwords.confirm_reset(
             deps_of(request),
             request_product(request),
             body["token"],

@@ -19,7 +19,7 @@ from licsrv.errors import ApiError
 from licsrv.middlewares import get_client_ip
 from licsrv.portal_api import schemas as s
 from licsrv.portal_web.words import Words
-from licsrv.services.portal import accounts, credential_files, logins
+from licsrv.services.portal import accounts, credential_files, logins, passwords, registration
 from licsrv.services.portal import licenses as customer_licenses
 from licsrv.services.portal.logins import PortalLogin
 from licsrv.services.portal.texts import pick_language
@@ -293,7 +293,7 @@ async def register_page(request: web.Request) -> web.StreamResponse:
 
     async def act(form: dict[str, str]) -> web.StreamResponse:
         body = validated(s.RegisterSchema(), form)
-        answer = await accounts.register(
+        answer = await registration.register(
             deps_of(request),
             product,
             ip=get_client_ip(request),
@@ -321,12 +321,12 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
 
     async def act(form: dict[str, str]) -> web.StreamResponse:
         if form.get("resend"):
-            await accounts.resend_code(
+            await registration.resend_code(
                 deps_of(request), product, login, pick_language(request.headers.get("Accept-Language"))
             )
             raise redirect(product, "/verify", "code_sent")
         body = validated(s.VerifySchema(), {"code": form.get("code", "").strip()})
-        await accounts.verify(deps_of(request), login, body["code"], get_client_ip(request))
+        await registration.verify(deps_of(request), login, body["code"], get_client_ip(request))
         raise redirect(product)
 
     return await handle_form(request, product, "verify", act, account=account, **intro)
@@ -415,7 +415,7 @@ async def password_page(request: web.Request) -> web.StreamResponse:
 
     async def act(form: dict[str, str]) -> web.StreamResponse:
         body = validated(s.ChangePasswordSchema(), form)
-        await accounts.change_password(
+        await passwords.change_password(
             deps_of(request),
             product,
             login,
@@ -440,13 +440,13 @@ async def reset_page(request: web.Request) -> web.StreamResponse:
             body = validated(
                 s.ResetConfirmSchema(), {"token": token, "new_password": form.get("new_password", "")}
             )
-            await accounts.confirm_reset(
+            await passwords.confirm_reset(
                 deps_of(request), product, body["token"], body["new_password"], get_client_ip(request)
             )
             raise redirect(product, "/login", "reset_done")
         body = validated(s.ResetSchema(), form)
         lang = pick_language(request.headers.get("Accept-Language"))
-        await accounts.request_reset(deps_of(request), product, body["email"], lang, get_client_ip(request))
+        await passwords.request_reset(deps_of(request), product, body["email"], lang, get_client_ip(request))
         raise redirect(product, "/reset", "reset_sent")
 
     return await handle_form(request, product, name, act, token=token)

@@ -10,7 +10,7 @@ from licsrv.errors import ApiError
 from licsrv.services.audit import record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable
 from licsrv.services.portal import credentials
-from licsrv.services.portal.accounts import _check_password, customer, in_executor, signed_in_account
+from licsrv.services.portal.accounts import check_password, customer, in_executor, signed_in_account
 from licsrv.services.portal.logins import PortalLogin
 from licsrv.services.products import Product
 
@@ -22,7 +22,7 @@ async def credential_file(
     deps: Deps, product: Product, login: PortalLogin, password: str, ip: str | None
 ) -> dict[str, Any]:
     account = await signed_in_account(deps, login)
-    await _check_password(deps, product, account, account["email"], password, ip)
+    await check_password(deps, product, account, account["email"], password, ip)
     credential = credentials.account_credential(
         deps.settings.secret_key, product.id, account["id"], account["credential_generation"]
     )

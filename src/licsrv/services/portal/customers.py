@@ -9,7 +9,8 @@ from licsrv.domain import PAGE_SIZE
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.portal import logins
-from licsrv.services.portal.accounts import PortalSettings, erase_account, issue_reset_token, portal_settings
+from licsrv.services.portal.accounts import PortalSettings, erase_account, portal_settings
+from licsrv.services.portal.passwords import issue_reset_token
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps

@@ -11,8 +11,9 @@ from licsrv.errors import ApiError
 from licsrv.services import cards
 from licsrv.services.audit import record_change, record_security_event
 from licsrv.services.licensing import end_device_sessions
-from licsrv.services.portal.accounts import _account, _license_from_card, customer, portal_settings
+from licsrv.services.portal.accounts import customer, locked_account, portal_settings
 from licsrv.services.portal.logins import PortalLogin
+from licsrv.services.portal.registration import license_from_card
 from licsrv.services.products import Product
 from licsrv.services.sessions import to_ms
 
@@ -25,7 +26,7 @@ FREE_WINDOW = timedelta(days=30)
 async def list_licenses(deps: Deps, product: Product, login: PortalLogin) -> list[dict[str, Any]]:
     now = deps.now()
     async with deps.db.transaction() as conn:
-        await _account(conn, deps, login)
+        await locked_account(conn, deps, login)
         settings = await portal_settings(conn, deps, product.id)
         licenses = await deps.q.account_licenses(conn, account_id=login.account_id)
         devices = await deps.q.account_devices(conn, account_id=login.account_id)
@@ -90,7 +91,7 @@ async def claim(
     recharge the account's own license with the card."""
     now = deps.now()
     async with deps.db.transaction() as conn:
-        account = await _account(conn, deps, login)
+        account = await locked_account(conn, deps, login)
         if card_key and license_key:
             target = await deps.q.get_license_by_key(conn, key=license_key.strip().upper())
             owner = await deps.q.license_owner(conn, license_id=target["id"]) if target else None
@@ -103,7 +104,7 @@ async def claim(
             card = await deps.q.lock_card(conn, code=code) if card_code_is_well_formed(code) else None
             if card is None or card["product_id"] != product.id or card["status"] != "new":
                 raise ApiError("CARD_NOT_FOUND")
-            license_id = await _license_from_card(conn, deps, product, card, ip, now)
+            license_id = await license_from_card(conn, deps, product, card, ip, now)
             await deps.q.attach_license(conn, license_id=license_id, account_id=account["id"])
             result = {"attached": True}
         else:
@@ -158,7 +159,7 @@ async def free_device(
 ) -> dict[str, Any]:
     now = deps.now()
     async with deps.db.transaction() as conn:
-        account = await _account(conn, deps, login)
+        account = await locked_account(conn, deps, login)
         device = await deps.q.account_device(conn, account_id=account["id"], device_id=device_id)
         if device is not None:
             await deps.q.lock_license(conn, id=device["license_id"])  # serialises frees of one license
@@ -192,7 +193,7 @@ async def end_session(
 ) -> dict[str, Any]:
     now = deps.now()
     async with deps.db.transaction() as conn:
-        account = await _account(conn, deps, login)
+        account = await locked_account(conn, deps, login)
         row = await deps.q.account_open_session(conn, account_id=account["id"], session_id=session_id)
         ended = row is not None and await deps.live.terminate(
             row["license_id"], session_id, "forced", product.session_timeout
