@@ -26,6 +26,9 @@ from licsrv.live.sessions import LiveSessions
 from licsrv.live.wire import DirectBatcher
 from licsrv.middlewares import request_context
 from licsrv.openapi import setup_openapi
+from licsrv.portal_api import create_portal_api_app
+from licsrv.portal_web import create_portal_web_app
+from licsrv.services.mail import mail_sender
 from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_crypto import SessionCrypto
@@ -194,6 +197,11 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def mail_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with mail_sender(app[DEPS]):
+        yield
+
+
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict:
     return {}
@@ -211,12 +219,14 @@ def create_app(settings: Settings) -> web.Application:
     templates.globals["csp_nonce"] = CurrentNonce()
     app.on_shutdown.append(begin_draining)
     app.cleanup_ctx.extend(
-        [database_ctx, watchdog_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx]
+        [database_ctx, watchdog_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx, mail_ctx]
     )
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
+    app.add_subapp("/api/v1/portal", create_portal_api_app())
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/api/license", create_legacy_app())
     app.add_subapp("/admin", create_admin_web_app())
+    app.add_subapp("/portal", create_portal_web_app())
     setup_openapi(app)
     return app

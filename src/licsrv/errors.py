@@ -35,6 +35,16 @@ STATUS_BY_CODE: dict[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "CONFLICT": 409,
     "UNKNOWN_REFERENCE": 422,
+    "TICKET_INVALID": 400,
+    "EMAIL_TAKEN": 409,
+    "LOGIN_FAILED": 401,
+    "PORTAL_SESSION_EXPIRED": 401,
+    "ACCOUNT_NOT_VERIFIED": 403,
+    "ACCOUNT_DISABLED": 403,
+    "CODE_INVALID": 400,
+    "TOKEN_INVALID": 400,
+    "FREE_LIMIT_REACHED": 429,
+    "CREDENTIAL_INVALID": 401,
     "INTERNAL_ERROR": 500,
 }
 
@@ -66,6 +76,16 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "PAYLOAD_TOO_LARGE": "The request body is too large.",
     "CONFLICT": "The request conflicts with the current state.",
     "UNKNOWN_REFERENCE": "An id in the request names nothing that exists.",
+    "TICKET_INVALID": "The ticket is not an unused card key or an unclaimed license key of this product.",
+    "EMAIL_TAKEN": "An account with this email address exists already.",
+    "LOGIN_FAILED": "The email address or the password is wrong.",
+    "PORTAL_SESSION_EXPIRED": "You are signed out; sign in again.",
+    "ACCOUNT_NOT_VERIFIED": "Confirm your email address first.",
+    "ACCOUNT_DISABLED": "This account is disabled.",
+    "CODE_INVALID": "The code is wrong or has expired.",
+    "TOKEN_INVALID": "The token is wrong, used or expired.",
+    "FREE_LIMIT_REACHED": "This license cannot free another device this month.",
+    "CREDENTIAL_INVALID": "The credential is not valid (any more).",
     "INTERNAL_ERROR": "An internal error occurred.",
 }
 

@@ -74,6 +74,18 @@ class Settings:
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
     templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))
     dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))
+    # Customer portal (DESIGN §7c) and the mail it sends; no SMTP URL keeps mail in the outbox page.
+    smtp_url: str = ""
+    public_url: str = ""
+    mail_from: str = "noreply@localhost"
+    mail_poll_interval: float = 2.0
+    portal_idle_timeout: int = 1800
+    portal_max_age: int = 7 * 24 * 3600
+    portal_code_ttl: int = 24 * 3600
+    portal_reset_ttl: int = 3600
+    portal_failures_per_account_ip: int = 5
+    portal_failures_per_ip: int = 50
+    portal_failure_window: int = 900
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -112,6 +124,12 @@ class Settings:
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir
             ),
             dev_dir=Path(env.get("LICSRV_DEV_DIR", str(base.dev_dir))),
+            smtp_url=env.get("LICSRV_SMTP_URL", ""),
+            public_url=env.get("LICSRV_PUBLIC_URL", ""),
+            mail_from=env.get("LICSRV_MAIL_FROM", base.mail_from),
+            portal_idle_timeout=int(env.get("LICSRV_PORTAL_IDLE_TIMEOUT", base.portal_idle_timeout)),
+            portal_max_age=int(env.get("LICSRV_PORTAL_MAX_AGE", base.portal_max_age)),
+            portal_reset_ttl=int(env.get("LICSRV_PORTAL_RESET_TTL", base.portal_reset_ttl)),
         )
 
     def require_services(self) -> None:

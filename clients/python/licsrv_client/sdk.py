@@ -386,26 +386,31 @@ class LicenseClient:
 
     async def start_session(
         self,
-        license_key: str,
+        license_key: str | None,
         hardware_id: str,
         client_version: str,
         *,
         machine_name: str = "",
         open_program: bool = False,
+        credential: str | None = None,
     ) -> Session:
-        """A run session; `open_program` also asks for the product's content key (DESIGN §5)."""
+        """A run session; `open_program` also asks for the product's content key (DESIGN §5); `credential`
+        (from `licsrv_client.credential.open_credential_file`) stands in for the license key."""
         private = PrivateKey.generate()
         body: dict[str, Any] = {
-            "license_key": license_key,
             "hardware_id": hardware_id,
             "client_version": client_version,
             "client_public_key": base64.b64encode(bytes(private.public_key)).decode(),
         }
+        subject = {"hardware_id": hardware_id}
+        if license_key is not None:
+            body["license_key"] = subject["license_key"] = license_key
+        if credential is not None:
+            body["credential"] = subject["credential"] = credential
         if machine_name:
             body["machine_name"] = machine_name
         if open_program:
             body["function"] = "open"
-        subject = {"license_key": license_key, "hardware_id": hardware_id}
         data = await self.call("/api/v1/sessions/start", body, subject)
         # Sealed to this start's one-time key: the keys of an answer to another start cannot be opened.
         mac_key = open_sealed(private, data.get("mac_key") or "")
@@ -417,6 +422,7 @@ class LicenseClient:
             "client_version": client_version,
             "machine_name": machine_name,
             "open_program": open_program,
+            "credential": credential,
         }
         return Session(
             client=self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from licsrv.api.auth import request_product
 from licsrv.api.rules import checked_product, client_call
@@ -28,7 +28,12 @@ class StartSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    license_key = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    license_key = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    credential = fields.String(
+        load_default=None,
+        validate=validate.Length(min=8, max=200),
+        metadata={"description": "a customer's account credential (portal credential file) for license_key"},
+    )
     hardware_id = fields.String(required=True, validate=HARDWARE_ID)
     client_version = fields.String(required=True, validate=VERSION)
     machine_name = fields.String(load_default="", validate=validate.Length(max=200))
@@ -36,6 +41,11 @@ class StartSchema(Schema):
     client_public_key = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=40, max=60)
     )
+
+    @validates_schema
+    def license_or_credential(self, data: dict, **_: object) -> None:
+        if data.get("license_key") is None and data.get("credential") is None:
+            raise ValidationError("Send license_key or credential.", "license_key")
 
 
 class TokenSchema(Schema):
@@ -99,12 +109,14 @@ START_ANSWER = StartAnswerSchema()
         "DEVICE_LIMIT_REACHED",
         "SESSION_LIMIT_REACHED",
         "VERSION_TOO_OLD",
+        "CREDENTIAL_INVALID",
         "SERVICE_UNAVAILABLE",
     ),
 )
 async def start(request: web.Request) -> web.Response:
     body = await load_body(request, START_SCHEMA)
-    bind_subject(request, license_key=body["license_key"], hardware_id=body["hardware_id"])
+    named = {name: body[name] for name in ("license_key", "credential") if body.get(name) is not None}
+    bind_subject(request, hardware_id=body["hardware_id"], **named)
     answer = await sessions.start_session(
         deps_of(request), request_product(request), ip=get_client_ip(request), **body
     )

@@ -23,7 +23,7 @@ from licsrv.errors import ApiError
 log = structlog.get_logger(__name__)
 
 # The call groups a client route declares (licsrv.api.rules.client_call); `*` covers every limited call.
-GROUPS = frozenset({"activate", "validate", "deactivate", "redeem", "start", "end", "*"})
+GROUPS = frozenset({"activate", "validate", "deactivate", "redeem", "start", "end", "portal", "*"})
 
 
 def parse_rate_limits(value: Any) -> dict[str, list[RateLimitItem]]:

@@ -27,6 +27,7 @@ from licsrv.metrics import (
 from licsrv.paging import decode_time_cursor, encode_time_cursor
 from licsrv.services import licensing
 from licsrv.services.audit import Actor, record_change
+from licsrv.services.portal.credential_files import license_key_for_credential
 from licsrv.services.products import Product
 from licsrv.services.session_crypto import check_public_key
 from licsrv.services.versions import is_older
@@ -77,13 +78,14 @@ async def start_session(
     deps: Deps,
     product: Product,
     *,
-    license_key: str,
+    license_key: str | None,
     hardware_id: str,
     client_version: str,
     ip: str | None,
     function: str | None = None,
     client_public_key: str | None = None,
     machine_name: str = "",
+    credential: str | None = None,
 ) -> dict[str, Any]:
     """Every check that can refuse runs before anything is kept: a refused start leaves no session, no
     device and no history row (a new device's slot is taken in the transaction a refusal rolls back)."""
@@ -95,6 +97,8 @@ async def start_session(
     device = {"machine_name": machine_name, "client_version": client_version, "ip": ip, "now": now}
     mac = bool(client_public_key)  # a MAC session: its token names it, so it is answered with MAC only
     async with deps.db.connection() as conn:
+        if credential is not None:  # a customer's credential file (DESIGN §7c) names the license
+            license_key = await license_key_for_credential(conn, deps, product, credential, license_key, ip)
         license_row = await licensing.find_license_for_start(conn, deps.q, product, license_key, hardware_id)
         licensing.ensure_license_usable(license_row, now)
         if license_row["device_known"]:

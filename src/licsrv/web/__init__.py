@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from licsrv.no_store import no_store
-from licsrv.web import auth, cards, dashboard, licenses, records, sessions, settings
+from licsrv.web import auth, cards, customers, dashboard, licenses, records, sessions, settings
 from licsrv.web.csp import csp_middleware
 from licsrv.web.session import admin_auth_middleware
 
@@ -45,6 +45,10 @@ def create_admin_web_app() -> web.Application:
             web.post(r"/admins/{id:\d{1,18}}", settings.admin_update),
             web.get("/audit", records.audit),
             web.get("/security", records.security),
+            web.get("/customers", customers.customer_list),
+            web.get(r"/customers/{id:\d{1,18}}", customers.customer_detail),
+            web.post(r"/customers/{id:\d{1,18}}/{action:[a-z]{1,20}}", customers.customer_action),
+            web.get("/outbox", customers.outbox),
         ]
     )
     return admin
