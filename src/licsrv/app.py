@@ -33,6 +33,8 @@ from licsrv.state import CRYPTO, DB, DEPS, KEYRING, LIVE, PRODUCTS, RATE_LIMITER
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 from licsrv.web.csp import CurrentNonce
+from licsrv.webhooks.outbox import Subscriptions
+from licsrv.webhooks.runner import webhooks_ctx
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +113,7 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
         live=app[LIVE],
         products=app[PRODUCTS],
         crypto=app[CRYPTO],
+        webhooks=Subscriptions(),
     )
     yield
 
@@ -130,7 +133,9 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     templates.globals["csp_nonce"] = CurrentNonce()
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx])
+    app.cleanup_ctx.extend(
+        [database_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx, webhooks_ctx]
+    )
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())
     app.add_subapp("/api/v1", create_api_app())

@@ -1,0 +1,108 @@
+"""Events no request causes: `session.timed_out` from Redis' expiry notices of session keys (no sweep over the
+sessions; the lazy closing of DESIGN §3 stays the guarantee), and `license.expired` from one leader's scan of
+the licenses whose expiry passed since its last scan."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
+
+from licsrv.live.client import CLUSTER_SCHEMES
+from licsrv.services.sessions import close_timed_out, to_ms
+from licsrv.webhooks.catalogue import license_data
+from licsrv.webhooks.outbox import emit
+
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
+
+log = structlog.get_logger(__name__)
+
+# live/keys.session_key: `{<license id>}s<session id>`
+SESSION_KEY = re.compile(rb"^\{([1-9][0-9]{0,18})\}s([A-Za-z0-9_-]{12})$")
+EXPIRED_CHANNELS = "__keyevent@*__:expired"
+EXPIRY_SCAN_LIMIT = 500
+
+
+async def enable_expiry_notices(redis: Redis) -> bool:
+    """Adds `Ex` to notify-keyspace-events (keeping what is set); False when CONFIG is not allowed."""
+    try:
+        current = (await redis.config_get("notify-keyspace-events")).get("notify-keyspace-events", "")
+        flags = set(current.decode() if isinstance(current, bytes) else current)
+        if "E" in flags and ("x" in flags or "A" in flags):
+            return True
+        await redis.config_set("notify-keyspace-events", "".join(sorted(flags | {"E", "x"})))
+    except ResponseError as exc:
+        log.warning("redis_expiry_notices_not_enabled", error=str(exc))
+        return False
+    return True
+
+
+def primaries(deps: Deps) -> list[Redis]:
+    """One plain client per Redis master: expiry notices are local to the node whose key expired."""
+    url = deps.settings.redis_url
+    if isinstance(deps.redis, RedisCluster) or url.startswith(CLUSTER_SCHEMES):
+        cluster = deps.redis
+        assert isinstance(cluster, RedisCluster)
+        return [Redis(host=node.host, port=node.port, **_tls_of(url)) for node in cluster.get_primaries()]
+    return [Redis.from_url(url)]
+
+
+def _tls_of(url: str) -> dict:
+    return {"ssl": True} if url.startswith("rediss") else {}
+
+
+async def listen_for_expired_sessions(deps: Deps, redis: Redis) -> None:
+    """Closes each expired session's history row as `timeout`; the statement that closes it writes its
+    event, so however many workers hear the notice, one event goes out."""
+    await enable_expiry_notices(redis)
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.psubscribe(EXPIRED_CHANNELS)
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            if message is None:
+                continue
+            match = SESSION_KEY.match(message["data"])
+            if match:
+                await close_expired_session(deps, int(match[1]), match[2].decode())
+    finally:
+        await pubsub.aclose()
+
+
+async def close_expired_session(deps: Deps, license_id: int, session_id: str) -> None:
+    now = deps.now()
+    async with deps.db.transaction() as conn:
+        product_id = await deps.q.get_license_product_id(conn, id=license_id)
+        if product_id is not None:
+            await close_timed_out(conn, deps, [(session_id, to_ms(now))], deps.session_timeout_of(product_id))
+
+
+async def scan_expired_licenses(deps: Deps) -> int:
+    """`license.expired` for every license whose expiry passed since the last scan, by whichever worker holds
+    the leader lock this time (the others skip); bounded per scan, index-backed."""
+    now = deps.now()
+    async with deps.db.transaction() as conn:
+        if not await deps.q.take_webhook_leadership(conn):
+            return 0
+        rows = await deps.q.licenses_expired_since_scan(conn, now=now, row_limit=EXPIRY_SCAN_LIMIT)
+        for row in rows:
+            await emit(conn, deps, "license.expired", license_data(row))
+        full = len(rows) == EXPIRY_SCAN_LIMIT
+        await deps.q.set_expiry_scanned_to(conn, scanned_to=rows[-1]["expires_at"] if full else now)
+        cutoff = now - timedelta(days=deps.settings.webhook_retention_days)
+        await deps.q.prune_webhook_attempts(conn, before=cutoff, row_limit=5000)
+        await deps.q.prune_webhook_events(conn, before=cutoff, row_limit=5000)
+    return len(rows)
+
+
+async def lead_forever(deps: Deps) -> None:
+    while True:
+        await scan_expired_licenses(deps)
+        await asyncio.sleep(deps.settings.webhook_expiry_scan_interval)

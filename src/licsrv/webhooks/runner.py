@@ -1,0 +1,116 @@
+"""The webhook background work of one worker, each task supervised: the NOTIFY listener (wake-ups and the
+subscription cache), delivery, Redis expiry notices and the leader's expiry scan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+
+from licsrv.db import connect
+from licsrv.webhooks import delivery, expiry
+from licsrv.webhooks.outbox import ENDPOINTS_CHANNEL, EVENTS_CHANNEL
+
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
+
+log = structlog.get_logger(__name__)
+
+
+def supervise(name: str, work: Callable[[], Awaitable[None]], cap: float = 10.0) -> asyncio.Task:
+    """Restarts `work` after any exception with capped, jittered backoff (a local stand-in for the shared
+    supervisor of the supervision branch)."""
+
+    async def run() -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await work()
+                return
+            except Exception as exc:
+                failures = 1 if time.monotonic() - started > cap else failures + 1
+                delay = random.uniform(0.5, 1.0) * min(cap, 0.1 * 2**failures)
+                log.warning("background_task_failed", task=name, error=f"{type(exc).__name__}: {exc}"[:300])
+            await asyncio.sleep(delay)
+
+    return asyncio.get_running_loop().create_task(run(), name=f"licsrv:{name}")
+
+
+class WebhookRunner:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.wake = asyncio.Event()
+        self.endpoints_changed = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self._redis_clients: list[Redis] = []
+
+    async def start(self) -> None:
+        self.session = delivery.new_session(self.deps.settings)
+        self.tasks = [
+            supervise("webhook-listener", self.listen),
+            supervise("webhook-delivery", self.deliver),
+            supervise("webhook-leader", lambda: expiry.lead_forever(self.deps)),
+        ]
+        for index, redis in enumerate(expiry.primaries(self.deps)):
+            self.tasks.append(
+                supervise(
+                    f"webhook-expiries-{index}",
+                    lambda r=redis: expiry.listen_for_expired_sessions(self.deps, r),
+                )
+            )
+            self._redis_clients.append(redis)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.session.close()
+        for redis in self._redis_clients:
+            await redis.aclose()
+
+    async def listen(self) -> None:
+        """A connection of its own (not the request pool's): LISTEN, then reload the subscriptions on every
+        endpoint change and every poll interval; its failure restarts it, which reloads and wakes delivery."""
+        deps = self.deps
+        conn = await connect(deps.settings.database_url)
+        try:
+            await conn.add_listener(EVENTS_CHANNEL, lambda *_: self.wake.set())
+            await conn.add_listener(ENDPOINTS_CHANNEL, lambda *_: self.endpoints_changed.set())
+            while True:
+                self.endpoints_changed.clear()
+                if deps.webhooks is not None:
+                    await deps.webhooks.reload(conn, deps.q)
+                else:
+                    await conn.execute("SELECT 1")
+                self.wake.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.endpoints_changed.wait(), deps.settings.webhook_poll_interval)
+        finally:
+            await conn.close(timeout=2)
+
+    async def deliver(self) -> None:
+        while True:
+            self.wake.clear()
+            if await delivery.deliver_due(self.deps, self.session):
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.deps.settings.webhook_poll_interval)
+
+
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    from licsrv.state import DEPS
+
+    runner = WebhookRunner(app[DEPS])
+    await runner.start()
+    yield
+    await runner.stop()
