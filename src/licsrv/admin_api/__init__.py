@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.admin_api import cards, licenses, products, records, sessions
+from licsrv.admin_api import cards, licenses, products, records, sessions, webhooks
 from licsrv.admin_api.auth import bearer_middleware
 
 
@@ -15,4 +15,5 @@ def create_admin_api_app() -> web.Application:
     admin_api.add_routes(licenses.routes())
     admin_api.add_routes(cards.routes())
     admin_api.add_routes(records.routes())
+    admin_api.add_routes(webhooks.routes())
     return admin_api

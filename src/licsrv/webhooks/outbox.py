@@ -34,7 +34,7 @@ class Subscriptions:
         self._types = frozenset(types)
 
     async def reload(self, conn: asyncpg.Connection, queries: Queries) -> None:
-        self.set(set(await queries.subscribed_event_types(conn)))
+        self.set({row["type"] for row in await queries.subscribed_event_types(conn)})
 
 
 async def emit(
