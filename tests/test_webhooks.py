@@ -15,9 +15,9 @@ from licsrv.state import DEPS
 from licsrv.webhooks.catalogue import EVENT_TYPES
 from licsrv.webhooks.outbox import emit
 from licsrv.webhooks.targets import PublicOnlyResolver, TargetRefused
+from webhook_receiver import Receiver, start_receiver
 
 from factories import make_license, make_product
-from webhook_receiver import Receiver, start_receiver
 
 ALL_TYPES = sorted(EVENT_TYPES)
 
@@ -56,8 +56,8 @@ async def receiver():
     await runner.cleanup()
 
 
-async def wait_until(predicate, timeout=10.0, what=""):
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate, within=10.0, what=""):
+    deadline = time.monotonic() + within
     while not await predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
@@ -113,9 +113,7 @@ async def test_every_event_type_arrives_once_signed(client, conn, queries, admin
     third = await start(client, api, lic["key"])
     await admin(client, admin_headers, "DELETE", f"/sessions/{third['session_id']}")
     fourth = await start(client, api, lic["key"])  # no heartbeat: times out after 2 s, with no other traffic
-    await receiver.wait_for(
-        lambda: receiver.of_type("session.timed_out"), timeout=6, what="session.timed_out"
-    )
+    await receiver.wait_for(lambda: receiver.of_type("session.timed_out"), within=6, what="session.timed_out")
     device = (await admin(client, admin_headers, "GET", f"/licenses/{lic['id']}"))["devices"][0]
     await admin(client, admin_headers, "DELETE", f"/licenses/{lic['id']}/devices/{device['id']}")
     for action in ("suspend", "resume", "revoke"):
@@ -142,7 +140,7 @@ async def test_every_event_type_arrives_once_signed(client, conn, queries, admin
     expected.update({"license.created": 3, "session.started": 4})
     await receiver.wait_for(
         lambda: all(len(receiver.of_type(t)) >= n for t, n in expected.items()),
-        timeout=15,
+        within=15,
         what=str(expected),
     )
     # A fence: a test event sent now arrives after anything still in flight would have.
@@ -181,7 +179,7 @@ async def test_a_receiver_that_fails_then_recovers_gets_the_event_after_retries(
     assert [(a["ok"], a["status_code"]) for a in reversed(attempts)] == [
         (False, 503),
         (False, 503),
-        (True, 204),
+        (True, 200),
     ]
     assert attempts[0]["response_excerpt"] == "thanks" and attempts[-1]["response_excerpt"] == "not yet"
     assert all(a["latency_ms"] >= 0 for a in attempts)
@@ -219,7 +217,7 @@ async def test_two_workers_deliver_each_event_once(
     await subscribe(client, admin_headers, receiver, ["license.created"], other.app)
     product = await make_product(conn, client.app)
     made = [await make_license(conn, queries, product) for _ in range(60)]
-    await receiver.wait_for(lambda: len(receiver.received) >= 60, timeout=20, what="60 deliveries")
+    await receiver.wait_for(lambda: len(receiver.received) >= 60, within=20, what="60 deliveries")
     await admin(client, admin_headers, "POST", f"/webhooks/{await _only_endpoint(conn)}/test")
     await receiver.wait_for(lambda: receiver.of_type("webhook.test"))
     ids = [r.payload["data"]["license_id"] for r in receiver.of_type("license.created")]
@@ -238,18 +236,21 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_doubles_nothing(
     await asyncio.wait_for(receiver.arrived.wait(), 10)  # the first worker is posting, its claim held
     second = await aiohttp_client(create_app(fast(settings)))
     await first.close()  # its delivery task is cancelled inside the claiming transaction
-    receiver.hang, receiver.arrived = None, asyncio.Event()
     await receiver.wait_for(lambda: receiver.received, what="the delivery by the second worker")
     await admin(second, admin_headers, "POST", f"/webhooks/{endpoint}/test")
     await receiver.wait_for(lambda: receiver.of_type("webhook.test"))
     assert [r.payload["data"]["license_id"] for r in receiver.of_type("license.created")] == [lic["id"]]
     rows = await conn.fetch(
-        "SELECT d.status, d.attempts, (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS tries"
-        " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE e.type = 'license.created'"
-        " AND d.endpoint_id = $1",
+        """SELECT d.status, d.attempts,
+                  (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS tries
+           FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+           WHERE e.type = 'license.created' AND d.endpoint_id = $1""",
         endpoint,
     )
+    # The interrupted attempt left no trace (its transaction rolled back); the receiver saw its request but
+    # never answered it, and that request carried the same webhook-id: deduplicating by it, one event.
     assert [tuple(r) for r in rows] == [("delivered", 1, 1)]
+    assert receiver.held == [receiver.received[0].webhook_id]
 
 
 async def test_session_timed_out_arrives_once_with_no_other_traffic(
@@ -262,7 +263,7 @@ async def test_session_timed_out_arrives_once_with_no_other_traffic(
     lic = await make_license(conn, queries, product)
     started = await start(client, {"X-API-Key": product["api_key"]}, lic["key"])
     began = time.monotonic()
-    await receiver.wait_for(lambda: receiver.received, timeout=8, what="session.timed_out")
+    await receiver.wait_for(lambda: receiver.received, within=8, what="session.timed_out")
     assert time.monotonic() - began < 2 * 2 + 1  # within two session timeouts (plus delivery)
     await admin(client, admin_headers, "POST", f"/webhooks/{endpoint}/test")
     await receiver.wait_for(lambda: receiver.of_type("webhook.test"))

@@ -29,14 +29,17 @@ class Receiver:
     hang: asyncio.Event | None = None
     received: list[Received] = field(default_factory=list)
     requests: int = 0
+    held: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         body = await request.read()
-        if self.hang is not None:
+        if self.hang is not None and self.requests == 1:  # the first request is held open, then dropped
+            self.held.append(request.headers["webhook-id"])
             self.arrived.set()
             await self.hang.wait()
+            return web.Response(status=503)
         if self.requests <= self.fail_first:
             return web.Response(status=503, text="not yet")
         payload = Webhook(self.secret).verify(body, dict(request.headers))  # raises if the signature is wrong
@@ -47,8 +50,8 @@ class Receiver:
     def of_type(self, event_type: str) -> list[Received]:
         return [r for r in self.received if r.payload["type"] == event_type]
 
-    async def wait_for(self, predicate, timeout: float = 15.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, predicate, within: float = 15.0, what: str = "") -> None:
+        deadline = time.monotonic() + within
         while not predicate():
             if time.monotonic() > deadline:
                 seen = [r.payload["type"] for r in self.received]

@@ -86,22 +86,28 @@ SET status = t.status,
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS t (id, status, next_attempt_at)
 WHERE d.id = t.id;
 
--- name: record_endpoint_health(ok_ids, failed_ids, disable_after_seconds, reason)
--- A success ends an endpoint's failure streak, a failure starts one; a streak as long as
--- `disable_after_seconds` disables the endpoint with `reason`. Rows are locked in id order (no deadlock
--- between workers recording outcomes for the same endpoints).
+-- name: record_endpoint_health(ok_ids, failed_ids)!
+-- A success ends an endpoint's failure streak, a failure starts one (shown to the owner). Rows are locked in
+-- id order, so workers recording outcomes for the same endpoints never deadlock.
 UPDATE webhook_endpoints AS e
-SET failing_since = CASE WHEN e.id = ANY ($1::bigint[]) THEN NULL ELSE COALESCE(e.failing_since, now()) END,
-    enabled = e.enabled AND NOT (NOT e.id = ANY ($1::bigint[])
-                                 AND e.failing_since <= now() - make_interval(secs => $3)) IS TRUE,
-    disabled_reason = CASE WHEN e.enabled AND NOT e.id = ANY ($1::bigint[])
-                                AND e.failing_since <= now() - make_interval(secs => $3)
-                           THEN $4 ELSE e.disabled_reason END
+SET failing_since = CASE WHEN e.id = ANY ($1::bigint[]) THEN NULL ELSE COALESCE(e.failing_since, now()) END
 FROM (
     SELECT id FROM webhook_endpoints WHERE id = ANY ($1::bigint[] || $2::bigint[]) ORDER BY id FOR UPDATE
 ) AS locked
-WHERE e.id = locked.id
-RETURNING e.id, e.enabled;
+WHERE e.id = locked.id;
+
+-- name: disable_exhausted_endpoints(endpoint_ids, retry_froms, reason)
+-- A delivery that used up its whole retry window while its endpoint answered nothing successfully since the
+-- window began: the endpoint has been failing for the whole window and is disabled, saying why.
+UPDATE webhook_endpoints AS e
+SET enabled = false, disabled_reason = $3, updated_at = now()
+FROM unnest($1::bigint[], $2::timestamptz[]) AS t (endpoint_id, retry_from)
+WHERE e.id = t.endpoint_id AND e.enabled
+  AND NOT EXISTS (
+      SELECT 1 FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+      WHERE d.endpoint_id = e.id AND a.ok AND a.attempted_at >= t.retry_from
+  )
+RETURNING e.id;
 
 -- name: notify_webhook_endpoints!
 SELECT pg_notify('licsrv_webhook_endpoints', '');

@@ -16,16 +16,22 @@ EVENT_NAMES = sorted(EVENT_TYPES)
 TAG = "admin: webhooks"
 
 
+def EventsField(**kwargs) -> fields.List:
+    """Checked as a whole, so every refusal names the field (never an item index)."""
+    return fields.List(
+        fields.Raw(),
+        validate=[validate.Length(min=1, max=50), validate.ContainsOnly(EVENT_NAMES)],
+        metadata={"items": {"type": "string", "enum": EVENT_NAMES}},
+        **kwargs,
+    )
+
+
 class EndpointCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
     url = fields.String(required=True, validate=validate.Length(min=8, max=2000))
-    events = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_NAMES)),
-        required=True,
-        validate=validate.Length(min=1, max=50),
-    )
+    events = EventsField(required=True)
     description = fields.String(load_default="", validate=validate.Length(max=500))
 
 
@@ -34,9 +40,7 @@ class EndpointUpdateSchema(Schema):
         unknown = RAISE
 
     url = fields.String(validate=validate.Length(min=8, max=2000))
-    events = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_NAMES)), validate=validate.Length(min=1, max=50)
-    )
+    events = EventsField()
     description = fields.String(validate=validate.Length(max=500))
     enabled = fields.Boolean()
 

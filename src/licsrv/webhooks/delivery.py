@@ -124,7 +124,7 @@ async def _record(conn: Any, deps: Deps, claimed: list[Any], attempts: list[Atte
         conn,
         [(a.delivery_id, a.status_code, a.ok, a.latency_ms, a.error, a.excerpt) for a in attempts],
     )
-    ids, statuses, next_ats = [], [], []
+    ids, statuses, next_ats, exhausted = [], [], [], []
     for delivery, result in zip(claimed, attempts, strict=True):
         ids.append(delivery["id"])
         if result.ok:
@@ -135,21 +135,22 @@ async def _record(conn: Any, deps: Deps, claimed: list[Any], attempts: list[Atte
         window_ends = delivery["retry_from"] + timedelta(seconds=settings.webhook_retry_window)
         statuses.append("pending" if next_at <= window_ends else "failed")
         next_ats.append(next_at)
+        if statuses[-1] == "failed":
+            exhausted.append((delivery["endpoint_id"], delivery["retry_from"]))
     await deps.q.finish_deliveries(conn, ids=ids, statuses=statuses, next_attempt_ats=next_ats)
     succeeded = sorted({a.endpoint_id for a in attempts if a.ok})
     failed = sorted({a.endpoint_id for a in attempts if not a.ok} - set(succeeded))
-    reason = f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for {_span(settings)}."
-    health = await deps.q.record_endpoint_health(
-        conn,
-        ok_ids=succeeded,
-        failed_ids=failed,
-        disable_after_seconds=settings.webhook_retry_window,
-        reason=reason,
-    )
-    disabled = [row["id"] for row in health if not row["enabled"]]
-    if disabled:
-        log.warning("webhook_endpoints_disabled", endpoints=disabled)
-        await deps.q.notify_webhook_endpoints(conn)
+    await deps.q.record_endpoint_health(conn, ok_ids=succeeded, failed_ids=failed)
+    if exhausted:
+        disabled = await deps.q.disable_exhausted_endpoints(
+            conn,
+            endpoint_ids=[endpoint for endpoint, _ in exhausted],
+            retry_froms=[since for _, since in exhausted],
+            reason=f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for {_span(settings)}.",
+        )
+        if disabled:
+            log.warning("webhook_endpoints_disabled", endpoints=[row["id"] for row in disabled])
+            await deps.q.notify_webhook_endpoints(conn)
 
 
 def _span(settings: Any) -> str:

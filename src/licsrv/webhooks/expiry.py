@@ -58,15 +58,15 @@ def _tls_of(url: str) -> dict:
     return {"ssl": True} if url.startswith("rediss") else {}
 
 
-async def listen_for_expired_sessions(deps: Deps, redis: Redis) -> None:
+async def listen_for_expired_sessions(deps: Deps, redis: Redis, stopping: asyncio.Event) -> None:
     """Closes each expired session's history row as `timeout`; the statement that closes it writes its
     event, so however many workers hear the notice, one event goes out."""
     await enable_expiry_notices(redis)
     pubsub = redis.pubsub()
     try:
         await pubsub.psubscribe(EXPIRED_CHANNELS)
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+        while not stopping.is_set():  # redis-py's get_message may swallow a cancellation: check a flag too
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:
                 continue
             match = SESSION_KEY.match(message["data"])

@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def supervise(name: str, work: Callable[[], Awaitable[None]], cap: float = 10.0) -> asyncio.Task:
-    """Restarts `work` after any exception with capped, jittered backoff (a local stand-in for the shared
-    supervisor of the supervision branch)."""
+def supervise(
+    name: str, work: Callable[[], Awaitable[None]], stopping: asyncio.Event, cap: float = 10.0
+) -> asyncio.Task:
+    """Restarts `work` after any exception with capped, jittered backoff until `stopping` is set (a local
+    stand-in for the shared supervisor of the supervision branch)."""
 
     async def run() -> None:
         failures = 0
-        while True:
+        while not stopping.is_set():
             started = time.monotonic()
             try:
                 await work()
@@ -50,30 +52,33 @@ class WebhookRunner:
         self.wake = asyncio.Event()
         self.endpoints_changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
+        self.stopping = asyncio.Event()
         self._redis_clients: list[Redis] = []
 
     async def start(self) -> None:
         self.session = delivery.new_session(self.deps.settings)
         self.tasks = [
-            supervise("webhook-listener", self.listen),
-            supervise("webhook-delivery", self.deliver),
-            supervise("webhook-leader", lambda: expiry.lead_forever(self.deps)),
+            supervise("webhook-listener", self.listen, self.stopping),
+            supervise("webhook-delivery", self.deliver, self.stopping),
+            supervise("webhook-leader", lambda: expiry.lead_forever(self.deps), self.stopping),
         ]
         for index, redis in enumerate(expiry.primaries(self.deps)):
             self.tasks.append(
                 supervise(
                     f"webhook-expiries-{index}",
-                    lambda r=redis: expiry.listen_for_expired_sessions(self.deps, r),
+                    lambda r=redis: expiry.listen_for_expired_sessions(self.deps, r, self.stopping),
+                    self.stopping,
                 )
             )
             self._redis_clients.append(redis)
 
     async def stop(self) -> None:
+        self.stopping.set()
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        _, stuck = await asyncio.wait(self.tasks, timeout=5)
+        if stuck:
+            log.warning("webhook_tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
         await self.session.close()
         for redis in self._redis_clients:
             await redis.aclose()
