@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.web import auth, cards, dashboard, licenses, records, sessions, settings
+from licsrv.web import auth, cards, dashboard, licenses, records, sessions, settings, webhooks
 from licsrv.web.csp import csp_middleware
 from licsrv.web.session import admin_auth_middleware
 
@@ -45,4 +45,5 @@ def create_admin_web_app() -> web.Application:
             web.get("/security", records.security),
         ]
     )
+    admin.add_routes(webhooks.routes())
     return admin
