@@ -129,6 +129,13 @@ async def test_every_event_type_arrives_once_signed(client, conn, queries, admin
         "/api/v1/cards/redeem", json={"card_key": batch["cards"][0], "hardware_id": "hw-card"}, headers=api
     )
     assert redeemed.status == 200
+    card_license = (await redeemed.json())["data"]["license_key"]
+    deactivated = await client.post(
+        "/api/v1/licenses/deactivate",
+        json={"license_key": card_license, "hardware_id": "hw-card"},
+        headers=api,
+    )
+    assert deactivated.status == 200
     async with conn.transaction():
         await record_security_event(conn, queries, "test_event", {"why": "webhooks"}, ip="203.0.113.9")
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
@@ -137,7 +144,9 @@ async def test_every_event_type_arrives_once_signed(client, conn, queries, admin
     )
 
     expected = {name: 1 for name in ALL_TYPES if name != "portal.account.created"}
-    expected.update({"license.created": 3, "session.started": 4})
+    expected.update(
+        {"license.created": 3, "session.started": 4, "device.activated": 2, "device.deactivated": 2}
+    )
     await receiver.wait_for(
         lambda: all(len(receiver.of_type(t)) >= n for t, n in expected.items()),
         within=15,
@@ -159,6 +168,12 @@ async def test_every_event_type_arrives_once_signed(client, conn, queries, admin
     assert receiver.of_type("session.ended")[0].payload["data"]["session_id"] == second["session_id"]
     assert receiver.of_type("license.expired")[0].payload["data"]["license_id"] == expiring["id"]
     assert receiver.of_type("card.redeemed")[0].payload["data"]["outcome"] == "created"
+    by_client = [
+        r.payload["data"]
+        for r in receiver.of_type("device.deactivated")
+        if "license_key" in r.payload["data"]
+    ]
+    assert [(d["license_key"], d["hardware_id"]) for d in by_client] == [(card_license, "hw-card")]
     assert receiver.of_type("license.revoked")[0].payload["data"]["status"] == "revoked"
 
 

@@ -17,7 +17,7 @@ from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable, find_client_license, license_view
 from licsrv.services.products import Product
-from licsrv.webhooks.catalogue import license_data
+from licsrv.webhooks.catalogue import device_data, license_data
 from licsrv.webhooks.outbox import emit
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) 
         duration=timedelta(days=card["duration_days"]),
     )
     license_row = await queries.start_license_clock(conn, id=license_row["id"], now=now)
-    await queries.insert_device(
+    device_id = await queries.insert_device(
         conn,
         license_id=license_row["id"],
         hardware_id=hardware_id,
@@ -217,6 +217,8 @@ async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) 
         conn, id=card["id"], license_id=license_row["id"], hardware_id=hardware_id, ip=ip, now=now
     )
     await emit(conn, queries, "license.created", license_data(license_row))
+    device = {"license_key": license_row["key"], "device_id": device_id, "ip": ip}
+    await emit(conn, queries, "device.activated", device_data(license_row["id"], hardware_id, **device))
     await emit(conn, queries, "card.redeemed", _card_event(card, license_row, hardware_id, ip, "created"))
     return {**license_view(license_row, 1), "redeemed": True}
 
