@@ -380,3 +380,84 @@ async def test_webhook_calls_are_in_the_openapi_document(client):
     document = await (await client.get("/api/openapi.json")).json()
     assert "/api/v1/admin/webhooks" in document["paths"]
     assert "/api/v1/admin/webhooks/{id}/deliveries/{delivery_id}/resend" in document["paths"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _serve(settings) -> tuple[asyncio.subprocess.Process, str]:
+    """A real `licsrv serve` worker process, ready to answer."""
+    import os
+    import sys
+    from pathlib import Path
+
+    import aiohttp
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LICSRV_DATABASE_URL": settings.database_url,
+        "LICSRV_REDIS_URL": settings.redis_url,
+        "LICSRV_SECRET_KEY": settings.secret_key,
+        "LICSRV_PORT": str(port),
+        "LICSRV_WEBHOOK_ALLOW_PRIVATE": "1",
+        "LICSRV_WEBHOOK_POLL_INTERVAL": "0.2",
+        "LICSRV_WEBHOOK_RETRY_BASE": "0.1",
+        "LICSRV_LOG_LEVEL": "WARNING",
+    }
+    licsrv = Path(sys.executable).with_name("licsrv")
+    process = await asyncio.create_subprocess_exec(
+        str(licsrv), "serve", "--workers", "1", "--no-migrate", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def ready() -> bool:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{base}/health") as response:
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await wait_until(ready, within=20, what="licsrv serve to answer")
+    return process, base
+
+
+async def test_a_licsrv_serve_process_sigkilled_mid_delivery_loses_nothing_and_doubles_nothing(
+    settings, conn, queries, admin_headers, receiver
+):
+    import aiohttp
+
+    receiver.hang = asyncio.Event()
+    first, base = await _serve(settings)
+    second = None
+    try:
+        async with aiohttp.ClientSession(headers=admin_headers) as http:
+            body = {"url": receiver.url, "events": ["license.created"]}
+            async with http.post(f"{base}/api/v1/admin/webhooks", json=body) as response:
+                created = (await response.json())["data"]
+        receiver.secret = created["secret"]
+        product = await make_product(conn)
+        lic = await make_license(conn, queries, product)
+        await asyncio.wait_for(receiver.arrived.wait(), 15)  # the worker is posting, its claim held
+        first.kill()  # SIGKILL: no cleanup of any kind; PostgreSQL sees the connection drop
+        await first.wait()
+        second, _ = await _serve(settings)
+        await receiver.wait_for(lambda: receiver.received, within=20, what="the delivery by the new worker")
+    finally:
+        for process in (first, second):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert [r.payload["data"]["license_id"] for r in receiver.received] == [lic["id"]]
+    assert receiver.held == [receiver.received[0].webhook_id]
+    row = await conn.fetchrow(
+        """SELECT d.status, d.attempts, (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id)
+           FROM webhook_deliveries d WHERE d.endpoint_id = $1""",
+        created["id"],
+    )
+    assert tuple(row) == ("delivered", 1, 1)
