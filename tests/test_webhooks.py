@@ -15,6 +15,7 @@ from licsrv.state import DEPS
 from licsrv.webhooks.catalogue import EVENT_TYPES
 from licsrv.webhooks.outbox import emit
 from licsrv.webhooks.targets import PublicOnlyResolver, TargetRefused
+from test_cluster import cluster  # noqa: F401 (fixture)
 from webhook_receiver import Receiver, start_receiver
 
 from factories import make_license, make_product
@@ -461,3 +462,23 @@ async def test_a_licsrv_serve_process_sigkilled_mid_delivery_loses_nothing_and_d
         created["id"],
     )
     assert tuple(row) == ("delivered", 1, 1)
+
+
+@pytest.mark.ci
+async def test_session_timed_out_arrives_from_a_redis_cluster(
+    aiohttp_client,
+    settings,
+    conn,
+    queries,
+    admin_headers,
+    receiver,
+    cluster,  # noqa: F811
+):
+    client = await aiohttp_client(create_app(fast(settings, redis_url=cluster.url)))
+    await subscribe(client, admin_headers, receiver, ["session.timed_out"])
+    product = await make_product(conn, client.app, session_timeout=2)
+    licenses = [await make_license(conn, queries, product) for _ in range(6)]  # spread over the masters
+    started = [await start(client, {"X-API-Key": product["api_key"]}, lic["key"]) for lic in licenses]
+    await receiver.wait_for(lambda: len(receiver.received) == len(started), within=10, what="every timeout")
+    sessions = sorted(r.payload["data"]["session_id"] for r in receiver.received)
+    assert sessions == sorted(s["session_id"] for s in started)

@@ -8,6 +8,7 @@ import asyncio
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from redis.asyncio import Redis
@@ -44,18 +45,35 @@ async def enable_expiry_notices(redis: Redis) -> bool:
     return True
 
 
-def primaries(deps: Deps) -> list[Redis]:
+async def master_clients(deps: Deps) -> list[Redis]:
     """One plain client per Redis master: expiry notices are local to the node whose key expired."""
     url = deps.settings.redis_url
-    if isinstance(deps.redis, RedisCluster) or url.startswith(CLUSTER_SCHEMES):
-        cluster = deps.redis
-        assert isinstance(cluster, RedisCluster)
-        return [Redis(host=node.host, port=node.port, **_tls_of(url)) for node in cluster.get_primaries()]
-    return [Redis.from_url(url)]
+    if not url.startswith(CLUSTER_SCHEMES):
+        return [Redis.from_url(url)]
+    cluster = deps.redis
+    assert isinstance(cluster, RedisCluster)
+    await cluster.initialize()  # once: later calls return at once
+    plain = urlsplit(url.replace("+cluster", "", 1))
+    credentials = plain.netloc.rpartition("@")[0]
+    return [
+        Redis.from_url(
+            urlunsplit(
+                plain._replace(netloc=f"{credentials + '@' if credentials else ''}{node.host}:{node.port}")
+            )
+        )
+        for node in cluster.get_primaries()
+    ]
 
 
-def _tls_of(url: str) -> dict:
-    return {"ssl": True} if url.startswith("rediss") else {}
+async def listen_on_every_master(deps: Deps, stopping: asyncio.Event) -> None:
+    """Listens on the masters known now; a failure (a failover, say) restarts it and rediscovers them. A
+    notice missed meanwhile is made up by the lazy closing of DESIGN §3."""
+    clients = await master_clients(deps)
+    try:
+        await asyncio.gather(*(listen_for_expired_sessions(deps, client, stopping) for client in clients))
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 async def listen_for_expired_sessions(deps: Deps, redis: Redis, stopping: asyncio.Event) -> None:

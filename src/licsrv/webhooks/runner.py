@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
-from redis.asyncio import Redis
 
 from licsrv.db import connect
 from licsrv.webhooks import delivery, expiry
@@ -53,7 +52,6 @@ class WebhookRunner:
         self.endpoints_changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.stopping = asyncio.Event()
-        self._redis_clients: list[Redis] = []
 
     async def start(self) -> None:
         self.session = delivery.new_session(self.deps.settings)
@@ -61,16 +59,12 @@ class WebhookRunner:
             supervise("webhook-listener", self.listen, self.stopping),
             supervise("webhook-delivery", self.deliver, self.stopping),
             supervise("webhook-leader", lambda: expiry.lead_forever(self.deps), self.stopping),
+            supervise(
+                "webhook-expiries",
+                lambda: expiry.listen_on_every_master(self.deps, self.stopping),
+                self.stopping,
+            ),
         ]
-        for index, redis in enumerate(expiry.primaries(self.deps)):
-            self.tasks.append(
-                supervise(
-                    f"webhook-expiries-{index}",
-                    lambda r=redis: expiry.listen_for_expired_sessions(self.deps, r, self.stopping),
-                    self.stopping,
-                )
-            )
-            self._redis_clients.append(redis)
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -80,8 +74,6 @@ class WebhookRunner:
         if stuck:
             log.warning("webhook_tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
         await self.session.close()
-        for redis in self._redis_clients:
-            await redis.aclose()
 
     async def listen(self) -> None:
         """A connection of its own (not the request pool's): LISTEN, then reload the subscriptions on every
