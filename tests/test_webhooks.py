@@ -191,6 +191,13 @@ async def test_a_receiver_that_fails_then_recovers_gets_the_event_after_retries(
     lic = await make_license(conn, queries, product)
     await receiver.wait_for(lambda: receiver.received, what="the retried delivery")
     assert [r.payload["data"]["license_id"] for r in receiver.received] == [lic["id"]]
+
+    async def recorded() -> bool:  # the outcome commits just after the receiver has answered
+        return any(
+            a["ok"] for a in await admin(client, admin_headers, "GET", f"/webhooks/{endpoint}/attempts")
+        )
+
+    await wait_until(recorded, what="the successful attempt recorded")
     attempts = await admin(client, admin_headers, "GET", f"/webhooks/{endpoint}/attempts")
     assert [(a["ok"], a["status_code"]) for a in reversed(attempts)] == [
         (False, 503),
@@ -256,13 +263,16 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_doubles_nothing(
     await admin(second, admin_headers, "POST", f"/webhooks/{endpoint}/test")
     await receiver.wait_for(lambda: receiver.of_type("webhook.test"))
     assert [r.payload["data"]["license_id"] for r in receiver.of_type("license.created")] == [lic["id"]]
-    rows = await conn.fetch(
-        """SELECT d.status, d.attempts,
-                  (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS tries
-           FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
-           WHERE e.type = 'license.created' AND d.endpoint_id = $1""",
-        endpoint,
-    )
+    query = """SELECT d.status, d.attempts,
+                      (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS tries
+               FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+               WHERE e.type = 'license.created' AND d.endpoint_id = $1"""
+
+    async def finished() -> bool:  # the outcome commits just after the receiver has answered
+        return all(row["status"] != "pending" for row in await conn.fetch(query, endpoint))
+
+    await wait_until(finished, what="the delivery recorded")
+    rows = await conn.fetch(query, endpoint)
     # The interrupted attempt left no trace (its transaction rolled back); the receiver saw its request but
     # never answered it, and that request carried the same webhook-id: deduplicating by it, one event.
     assert [tuple(r) for r in rows] == [("delivered", 1, 1)]
@@ -456,12 +466,15 @@ async def test_a_licsrv_serve_process_sigkilled_mid_delivery_loses_nothing_and_d
                 await process.wait()
     assert [r.payload["data"]["license_id"] for r in receiver.received] == [lic["id"]]
     assert receiver.held == [receiver.received[0].webhook_id]
-    row = await conn.fetchrow(
-        """SELECT d.status, d.attempts, (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id)
-           FROM webhook_deliveries d WHERE d.endpoint_id = $1""",
-        created["id"],
-    )
-    assert tuple(row) == ("delivered", 1, 1)
+    query = """SELECT d.status, d.attempts,
+                      (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id)
+               FROM webhook_deliveries d WHERE d.endpoint_id = $1"""
+
+    async def finished() -> bool:  # the outcome commits just after the receiver has answered
+        return (await conn.fetchrow(query, created["id"]))["status"] != "pending"
+
+    await wait_until(finished, what="the delivery recorded")
+    assert tuple(await conn.fetchrow(query, created["id"])) == ("delivered", 1, 1)
 
 
 @pytest.mark.ci
