@@ -443,6 +443,13 @@ async def test_a_licsrv_serve_process_sigkilled_mid_delivery_loses_nothing_and_d
 ):
     import aiohttp
 
+    query = """SELECT d.status, d.attempts,
+                      (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id)
+               FROM webhook_deliveries d WHERE d.endpoint_id = $1"""
+
+    async def finished() -> bool:  # the outcome commits just after the receiver has answered
+        return (await conn.fetchrow(query, created["id"]))["status"] != "pending"
+
     receiver.hang = asyncio.Event()
     first, base = await _serve(settings)
     second = None
@@ -459,6 +466,7 @@ async def test_a_licsrv_serve_process_sigkilled_mid_delivery_loses_nothing_and_d
         await first.wait()
         second, _ = await _serve(settings)
         await receiver.wait_for(lambda: receiver.received, within=20, what="the delivery by the new worker")
+        await wait_until(finished, what="the delivery recorded")
     finally:
         for process in (first, second):
             if process is not None and process.returncode is None:
@@ -466,14 +474,6 @@ async def test_a_licsrv_serve_process_sigkilled_mid_delivery_loses_nothing_and_d
                 await process.wait()
     assert [r.payload["data"]["license_id"] for r in receiver.received] == [lic["id"]]
     assert receiver.held == [receiver.received[0].webhook_id]
-    query = """SELECT d.status, d.attempts,
-                      (SELECT count(*) FROM webhook_attempts a WHERE a.delivery_id = d.id)
-               FROM webhook_deliveries d WHERE d.endpoint_id = $1"""
-
-    async def finished() -> bool:  # the outcome commits just after the receiver has answered
-        return (await conn.fetchrow(query, created["id"]))["status"] != "pending"
-
-    await wait_until(finished, what="the delivery recorded")
     assert tuple(await conn.fetchrow(query, created["id"])) == ("delivered", 1, 1)
 
 

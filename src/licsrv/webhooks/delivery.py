@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import asyncpg
 import orjson
 import structlog
 from standardwebhooks.webhooks import Webhook
@@ -105,11 +106,12 @@ async def post(session: aiohttp.ClientSession, settings: Any, delivery: Any) -> 
         return attempt(False, None, f"{type(exc).__name__}: {exc}")
 
 
-async def deliver_due(deps: Deps, session: aiohttp.ClientSession) -> int:
+async def deliver_due(deps: Deps, session: aiohttp.ClientSession, conn: asyncpg.Connection) -> int:
     """One claim: up to `webhook_batch` due deliveries posted concurrently, their outcomes written in the same
-    transaction that holds the claim. Returns how many were attempted."""
+    transaction that holds the claim. Returns how many were attempted. `conn` is the delivery task's own
+    connection: a claim held while posting (up to the timeout) must not take a slot of the request pool."""
     settings = deps.settings
-    async with deps.db.transaction() as conn:
+    async with conn.transaction():
         claimed = await deps.q.claim_due_deliveries(conn, row_limit=settings.webhook_batch)
         if not claimed:
             return 0

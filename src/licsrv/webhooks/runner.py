@@ -96,12 +96,16 @@ class WebhookRunner:
             await conn.close(timeout=2)
 
     async def deliver(self) -> None:
-        while True:
-            self.wake.clear()
-            if await delivery.deliver_due(self.deps, self.session):
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.deps.settings.webhook_poll_interval)
+        conn = await connect(self.deps.settings.database_url)
+        try:
+            while True:
+                self.wake.clear()
+                if await delivery.deliver_due(self.deps, self.session, conn):
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.deps.settings.webhook_poll_interval)
+        finally:
+            await conn.close(timeout=2)
 
 
 async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
