@@ -495,3 +495,11 @@ async def test_session_timed_out_arrives_from_a_redis_cluster(
     await receiver.wait_for(lambda: len(receiver.received) == len(started), within=10, what="every timeout")
     sessions = sorted(r.payload["data"]["session_id"] for r in receiver.received)
     assert sessions == sorted(s["session_id"] for s in started)
+
+
+async def test_every_event_payload_is_a_schema_of_the_openapi_document(client):
+    schemas = (await (await client.get("/api/openapi.json")).json())["components"]["schemas"]
+    for event_type in ALL_TYPES:
+        schema = schemas["WebhookEvent_" + event_type.replace(".", "_")]
+        assert schema["properties"]["type"]["enum"] == [event_type]
+    assert "license_key" in schemas["WebhookEvent_session_started"]["properties"]["data"]["properties"]

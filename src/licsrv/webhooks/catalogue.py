@@ -60,3 +60,84 @@ def session_data(
 
 def device_data(license_id: int, hardware_id: str, **extra: Any) -> dict[str, Any]:
     return {"license_id": license_id, "hardware_id": hardware_id, **extra}
+
+
+def _props(**types: str) -> dict[str, Any]:
+    return {name: {"type": kind.rstrip("?"), "nullable": kind.endswith("?")} for name, kind in types.items()}
+
+
+_LICENSE = _props(
+    license_id="integer",
+    license_key="string",
+    product_id="integer",
+    status="string",
+    customer_name="string",
+    customer_email="string",
+    max_devices="integer",
+    max_sessions="integer?",
+    expires_at="string?",
+)
+_SESSION_END = _props(
+    session_id="string", license_id="integer", hardware_id="string", end_reason="string", ended_at="string"
+)
+_DEVICE = _props(
+    license_id="integer", license_key="string", device_id="integer", hardware_id="string", ip="string?"
+)
+
+DATA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "license.created": _LICENSE,
+    "license.updated": {**_LICENSE, "changed": {"type": "array", "items": {"type": "string"}}},
+    "license.suspended": _LICENSE,
+    "license.resumed": _LICENSE,
+    "license.revoked": _LICENSE,
+    "license.extended": {**_LICENSE, **_props(days="integer?")},
+    "license.expired": _LICENSE,
+    "device.activated": _DEVICE,
+    "device.deactivated": _DEVICE,
+    "card.redeemed": _props(
+        card_code="string",
+        batch_id="integer",
+        outcome="string",
+        license_id="integer",
+        license_key="string",
+        hardware_id="string",
+        ip="string?",
+    ),
+    "session.started": _props(
+        session_id="string",
+        license_id="integer",
+        license_key="string",
+        hardware_id="string",
+        ip="string?",
+        client_version="string",
+        started_at="string",
+    ),
+    "session.ended": _SESSION_END,
+    "session.terminated": _SESSION_END,
+    "session.replaced": _SESSION_END,
+    "session.timed_out": _SESSION_END,
+    "security.event": {
+        **_props(kind="string", ip="string?", product_id="integer?"),
+        "details": {"type": "object"},
+    },
+    "portal.account.created": {},
+}
+
+
+def add_event_schemas(spec: Any) -> None:
+    """Each event's body as a schema of the OpenAPI document (`WebhookEvent_license_created`, …)."""
+    for event_type, description in EVENT_TYPES.items():
+        data = {"type": "object", "properties": DATA_SCHEMAS.get(event_type, {})}
+        spec.components.schema(
+            "WebhookEvent_" + event_type.replace(".", "_"),
+            {
+                "type": "object",
+                "description": f"{description} Sent to webhook endpoints subscribed to `{event_type}`.",
+                "properties": {
+                    "id": {"type": "string", "description": "Stable event id, also the webhook-id header."},
+                    "type": {"type": "string", "enum": [event_type]},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "data": data,
+                },
+            },
+        )
