@@ -503,3 +503,62 @@ async def test_every_event_payload_is_a_schema_of_the_openapi_document(client):
         schema = schemas["WebhookEvent_" + event_type.replace(".", "_")]
         assert schema["properties"]["type"]["enum"] == [event_type]
     assert "license_key" in schemas["WebhookEvent_session_started"]["properties"]["data"]["properties"]
+
+
+async def test_delivery_and_expiry_notices_survive_lost_connections(
+    client, conn, queries, admin_headers, receiver
+):
+    """The webhook tasks' own connections cut (PostgreSQL backends terminated, Redis pub/sub clients killed):
+    the supervised tasks reconnect and events still arrive."""
+    from licsrv.state import REDIS
+
+    await subscribe(client, admin_headers, receiver, ["license.created", "session.timed_out"])
+    cut = await conn.fetchval(
+        """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'licsrv-webhooks'"""
+    )
+    assert cut == 2  # the listener's and the delivery's connections
+    killed = await client.app[REDIS].execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    assert killed >= 1
+    product = await make_product(conn, client.app, session_timeout=2)
+    lic = await make_license(conn, queries, product)
+
+    async def started() -> bool:  # the request pool may hand out a cut connection once: retry
+        response = await client.post(
+            "/api/v1/sessions/start",
+            json={"license_key": lic["key"], "hardware_id": "hw", "client_version": "2.0.0"},
+            headers={"X-API-Key": product["api_key"]},
+        )
+        return response.status == 200
+
+    await wait_until(started, what="a session start")
+    await receiver.wait_for(
+        lambda: receiver.of_type("license.created") and receiver.of_type("session.timed_out"),
+        within=15,
+        what="events after the reconnections",
+    )
+
+
+async def test_the_leader_prunes_attempts_and_finished_events_after_the_retention(
+    client, conn, admin_headers, receiver
+):
+    endpoint = await subscribe(client, admin_headers, receiver, ["license.created"])
+    sent = await admin(client, admin_headers, "POST", f"/webhooks/{endpoint}/test")
+    await receiver.wait_for(lambda: receiver.received)
+
+    async def attempts_of_event() -> int:
+        return await conn.fetchval(
+            "SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1", sent["delivery_id"]
+        )
+
+    await wait_until(attempts_of_event, what="the attempt")
+    await conn.execute("UPDATE webhook_attempts SET attempted_at = now() - interval '31 days'")
+    await conn.execute(
+        "UPDATE webhook_events SET created_at = now() - interval '31 days' WHERE id = $1", sent["event_id"]
+    )
+
+    async def pruned() -> bool:  # by whichever worker leads next (every 0.3 s here)
+        gone = not await conn.fetchval("SELECT 1 FROM webhook_events WHERE id = $1", sent["event_id"])
+        return gone and await attempts_of_event() == 0
+
+    await wait_until(pruned, what="the old attempt and event pruned")

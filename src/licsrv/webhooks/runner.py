@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -43,6 +44,15 @@ def supervise(
             await asyncio.sleep(delay)
 
     return asyncio.get_running_loop().create_task(run(), name=f"licsrv:{name}")
+
+
+APPLICATION_NAME = "licsrv-webhooks"
+
+
+async def own_connection(deps: Deps) -> asyncpg.Connection:
+    conn = await connect(deps.settings.database_url)
+    await conn.execute(f"SET application_name = '{APPLICATION_NAME}'")
+    return conn
 
 
 class WebhookRunner:
@@ -79,7 +89,7 @@ class WebhookRunner:
         """A connection of its own (not the request pool's): LISTEN, then reload the subscriptions on every
         endpoint change and every poll interval; its failure restarts it, which reloads and wakes delivery."""
         deps = self.deps
-        conn = await connect(deps.settings.database_url)
+        conn = await own_connection(deps)
         try:
             await conn.add_listener(EVENTS_CHANNEL, lambda *_: self.wake.set())
             await conn.add_listener(ENDPOINTS_CHANNEL, lambda *_: self.endpoints_changed.set())
@@ -96,7 +106,7 @@ class WebhookRunner:
             await conn.close(timeout=2)
 
     async def deliver(self) -> None:
-        conn = await connect(self.deps.settings.database_url)
+        conn = await own_connection(self.deps)
         try:
             while True:
                 self.wake.clear()
