@@ -95,6 +95,10 @@ async def listen_for_expired_sessions(deps: Deps, redis: Redis, stopping: asynci
 
 
 async def close_expired_session(deps: Deps, license_id: int, session_id: str) -> None:
+    """Only while some endpoint wants `session.timed_out`: otherwise the lazy closing is enough, and every
+    worker would otherwise add PostgreSQL work for each session that ends without a word."""
+    if deps.webhooks is not None and not deps.webhooks.wants("session.timed_out"):
+        return
     now = deps.now()
     async with deps.db.transaction() as conn:
         product_id = await deps.q.get_license_product_id(conn, id=license_id)
