@@ -170,7 +170,7 @@ async def delete_endpoint(request: web.Request) -> web.Response:
     tag=TAG,
     answer=TestEventSchema,
     status=202,
-    errors=("NOT_FOUND", "FORBIDDEN"),
+    errors=("NOT_FOUND", "FORBIDDEN", "CONFLICT"),
 )
 async def send_test(request: web.Request) -> web.Response:
     sent = await endpoints.send_test(deps_of(request), request_actor(request), _id(request))

@@ -139,8 +139,11 @@ async def send_test(deps: Deps, actor: Actor, endpoint_id: int) -> dict[str, Any
     event_id = "evt_" + secrets.token_hex(16)
     data = {"message": "A test event from licsrv.", "sent_by": actor.name, "at": datetime.now(UTC)}
     async with deps.db.transaction() as conn:
-        if await deps.q.get_webhook_endpoint(conn, id=endpoint_id) is None:
+        endpoint = await deps.q.get_webhook_endpoint(conn, id=endpoint_id)
+        if endpoint is None:
             raise ApiError("NOT_FOUND", "No such webhook endpoint.")
+        if not endpoint["enabled"]:
+            raise ApiError("CONFLICT", "The endpoint is disabled; enable it first.")
         delivery_id = await deps.q.insert_test_event(conn, endpoint_id=endpoint_id, id=event_id, data=data)
     return {"event_id": event_id, "delivery_id": delivery_id}
 

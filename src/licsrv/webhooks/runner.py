@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from licsrv.db import connect
+from licsrv.state import DEPS
 from licsrv.webhooks import delivery, expiry
 from licsrv.webhooks.outbox import ENDPOINTS_CHANNEL, EVENTS_CHANNEL
 
@@ -50,8 +51,24 @@ APPLICATION_NAME = "licsrv-webhooks"
 
 
 async def own_connection(deps: Deps) -> asyncpg.Connection:
-    conn = await connect(deps.settings.database_url)
-    await conn.execute(f"SET application_name = '{APPLICATION_NAME}'")
+    """A connection of the webhook tasks' own. A stop while connecting waits for the connection and closes
+    it (a connect cancelled half-way would leave its socket open)."""
+    connecting = asyncio.ensure_future(_connect_named(deps.settings.database_url))
+    try:
+        return await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await (await connecting).close(timeout=2)
+        raise
+
+
+async def _connect_named(dsn: str) -> asyncpg.Connection:
+    conn = await connect(dsn)
+    try:
+        await conn.execute(f"SET application_name = '{APPLICATION_NAME}'")
+    except BaseException:
+        conn.terminate()
+        raise
     return conn
 
 
@@ -119,8 +136,6 @@ class WebhookRunner:
 
 
 async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
-    from licsrv.state import DEPS
-
     runner = WebhookRunner(app[DEPS])
     await runner.start()
     yield
