@@ -219,3 +219,15 @@ async def test_a_key_rotated_under_another_secret_keeps_the_working_keyring(clie
     finally:
         # An active key this suite's secret decrypts again, for the tests after this one.
         await rotate_signing_key(conn, queries, settings.secret_key)
+
+
+async def test_errors_of_list_items_answer_400_with_text_keys(client, admin_headers):
+    """marshmallow keys a list item's errors by its index; the answer must still be JSON, not a 500."""
+    response = await client.post(
+        "/api/v1/admin/webhooks",
+        json={"events": [None], "url": "https://example.com/hook"},
+        headers=admin_headers,
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == "VALIDATION_ERROR" and "events" in body["error"]["details"]

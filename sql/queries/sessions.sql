@@ -1,5 +1,6 @@
--- name: record_session_start(id, license_id, hardware_id, ip, client_version, started_at, machine_name)!
--- One statement: the session's history row, and its device marked seen.
+-- name: record_session_start(id, license_id, hardware_id, ip, client_version, started_at, machine_name, event)!
+-- One statement: the session's history row, its device marked seen, and (when `event` is not null) its
+-- session.started event in the webhook outbox.
 WITH seen AS (
     UPDATE devices
     SET machine_name = CASE WHEN $7 = '' THEN machine_name ELSE $7 END,
@@ -7,29 +8,57 @@ WITH seen AS (
         client_version = CASE WHEN $5 = '' THEN client_version ELSE $5 END,
         last_seen_at = $6
     WHERE license_id = $2 AND hardware_id = $3
+), started AS (
+    INSERT INTO session_history (id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $6)
+    RETURNING id
 )
-INSERT INTO session_history (id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at)
-VALUES ($1, $2, $3, $4, $5, $6, $6);
+SELECT webhook_emit('session.started', $8::jsonb) FROM started WHERE $8::jsonb IS NOT NULL;
 
--- name: close_session_history(id, ended_at, end_reason)^
-UPDATE session_history
-SET ended_at = $2, end_reason = $3, last_heartbeat_at = GREATEST(last_heartbeat_at, LEAST($2, now()))
-WHERE id = $1 AND ended_at IS NULL
-RETURNING id, license_id;
+-- name: close_session_history(id, ended_at, end_reason, event)^
+-- Only the statement that closes the row writes the webhook event `event` (when not null): exactly once.
+WITH closed AS (
+    UPDATE session_history
+    SET ended_at = $2, end_reason = $3, last_heartbeat_at = GREATEST(last_heartbeat_at, LEAST($2, now()))
+    WHERE id = $1 AND ended_at IS NULL
+    RETURNING id, license_id, hardware_id, ended_at, end_reason
+)
+SELECT id, license_id,
+       CASE WHEN $4::text IS NOT NULL THEN webhook_emit($4, jsonb_build_object(
+           'session_id', id, 'license_id', license_id, 'hardware_id', hardware_id,
+           'end_reason', end_reason, 'ended_at', ended_at)) END AS event_id
+FROM closed;
 
--- name: close_timed_out_sessions(ids, ended_ats, timeout_seconds)!
-UPDATE session_history AS h
-SET ended_at = t.ended_at,
-    end_reason = 'timeout',
-    last_heartbeat_at = GREATEST(h.started_at, t.ended_at - make_interval(secs => $3))
-FROM unnest($1::text[], $2::timestamptz[]) AS t (id, ended_at)
-WHERE h.id = t.id AND h.ended_at IS NULL;
+-- name: close_timed_out_sessions(ids, ended_ats, timeout_seconds, emit)
+-- The rows this statement closes, each with its session.timed_out event when `emit`: however many workers
+-- and listings close the same session, one of them closes it and only that one writes the event.
+WITH closed AS (
+    UPDATE session_history AS h
+    SET ended_at = t.ended_at,
+        end_reason = 'timeout',
+        last_heartbeat_at = GREATEST(h.started_at, t.ended_at - make_interval(secs => $3))
+    FROM unnest($1::text[], $2::timestamptz[]) AS t (id, ended_at)
+    WHERE h.id = t.id AND h.ended_at IS NULL
+    RETURNING h.id, h.license_id, h.hardware_id, h.ended_at
+)
+SELECT id, license_id,
+       CASE WHEN $4::boolean THEN webhook_emit('session.timed_out', jsonb_build_object(
+           'session_id', id, 'license_id', license_id, 'hardware_id', hardware_id,
+           'end_reason', 'timeout', 'ended_at', ended_at)) END AS event_id
+FROM closed;
 
--- name: close_license_sessions(license_id, ended_at, end_reason)*
-UPDATE session_history
-SET ended_at = $2, end_reason = $3
-WHERE license_id = $1 AND ended_at IS NULL
-RETURNING id;
+-- name: close_license_sessions(license_id, ended_at, end_reason, emit)*
+WITH closed AS (
+    UPDATE session_history
+    SET ended_at = $2, end_reason = $3
+    WHERE license_id = $1 AND ended_at IS NULL
+    RETURNING id, license_id, hardware_id, ended_at, end_reason
+)
+SELECT id,
+       CASE WHEN $4::boolean THEN webhook_emit('session.terminated', jsonb_build_object(
+           'session_id', id, 'license_id', license_id, 'hardware_id', hardware_id,
+           'end_reason', end_reason, 'ended_at', ended_at)) END AS event_id
+FROM closed;
 
 -- name: get_session_history(id)^
 SELECT id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at, ended_at, end_reason

@@ -52,6 +52,8 @@ from licsrv.watchdog import Watchdog, pool_usage
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
 from licsrv.web.csp import CurrentNonce
+from licsrv.webhooks.outbox import Subscriptions
+from licsrv.webhooks.runner import webhooks_ctx
 
 log = structlog.get_logger(__name__)
 
@@ -193,6 +195,7 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
         live=app[LIVE],
         products=app[PRODUCTS],
         crypto=app[CRYPTO],
+        webhooks=Subscriptions(),
     )
     yield
 
@@ -219,7 +222,17 @@ def create_app(settings: Settings) -> web.Application:
     templates.globals["csp_nonce"] = CurrentNonce()
     app.on_shutdown.append(begin_draining)
     app.cleanup_ctx.extend(
-        [database_ctx, watchdog_ctx, redis_ctx, live_ctx, keyring_ctx, products_ctx, deps_ctx, mail_ctx]
+        [
+            database_ctx,
+            watchdog_ctx,
+            redis_ctx,
+            live_ctx,
+            keyring_ctx,
+            products_ctx,
+            deps_ctx,
+            mail_ctx,
+            webhooks_ctx,
+        ]
     )
     app.add_routes([web.get("/", index), *ops.routes(), *session_api.root_routes(), *offline_page.routes()])
     app.add_subapp("/api/v1/admin", create_admin_api_app())

@@ -14,6 +14,7 @@ from licsrv.live.sessions import LiveSessions
 from licsrv.services.products import ProductCache
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.settings import Settings
+from licsrv.webhooks.outbox import Subscriptions
 
 
 def utc_now() -> datetime:
@@ -29,6 +30,7 @@ class Deps:
     products: ProductCache
     crypto: SessionCrypto
     clock: Callable[[], datetime] = field(default=utc_now)
+    webhooks: Subscriptions | None = None
 
     @property
     def q(self) -> Queries:

@@ -155,7 +155,7 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
         return exc
     if isinstance(exc, ValidationError):
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return ApiError("VALIDATION_ERROR", details=messages)
+        return ApiError("VALIDATION_ERROR", details=_text_keys(messages))
     if isinstance(exc, web.HTTPException):
         return _http_error(exc)
     if isinstance(exc, LiveUnavailable | RedisConnectionError | RedisTimeoutError):
@@ -189,6 +189,13 @@ def as_api_error(exc: BaseException, request: web.Request) -> ApiError:
 def _pool_closing(request: web.Request) -> bool:
     db = request.config_dict.get(DB)
     return db is not None and db.pool.is_closing()
+
+
+def _text_keys(messages: Any) -> Any:
+    """marshmallow keys a list item's errors by its index; JSON objects need text keys."""
+    if isinstance(messages, dict):
+        return {str(key): _text_keys(value) for key, value in messages.items()}
+    return messages
 
 
 def signs_responses(path: str) -> bool:

@@ -17,6 +17,7 @@ from marshmallow import Schema
 
 from licsrv import __version__
 from licsrv.errors import STATUS_BY_CODE
+from licsrv.webhooks.catalogue import add_event_schemas
 
 _PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
 
@@ -244,6 +245,7 @@ def build_spec(app: web.Application) -> dict:
         paths.setdefault(path, {})[method.lower()] = operation
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
+    add_event_schemas(spec)
     return spec.to_dict()
 
 

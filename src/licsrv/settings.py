@@ -71,6 +71,16 @@ class Settings:
     login_address_max_failures: int = 50
     login_address_window_seconds: int = 3600
     login_known_address_seconds: int = 30 * 24 * 3600
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_poll_interval: float = 5.0
+    webhook_retry_base: float = 30.0
+    webhook_retry_cap: float = 4 * 3600.0
+    webhook_retry_window: float = 3 * 86400.0
+    webhook_batch: int = 20
+    webhook_expiry_scan_interval: float = 15.0
+    webhook_secret_overlap: float = 86400.0
+    webhook_retention_days: int = 30
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
     templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))
     dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))
@@ -119,6 +129,10 @@ class Settings:
             loop_block_limit=float(env.get("LICSRV_LOOP_BLOCK_LIMIT", base.loop_block_limit)),
             pool_wedge_limit=float(env.get("LICSRV_POOL_WEDGE_LIMIT", base.pool_wedge_limit)),
             shutdown_timeout=float(env.get("LICSRV_SHUTDOWN_TIMEOUT", base.shutdown_timeout)),
+            webhook_allow_private=_bool(env.get("LICSRV_WEBHOOK_ALLOW_PRIVATE"), base.webhook_allow_private),
+            webhook_poll_interval=float(env.get("LICSRV_WEBHOOK_POLL_INTERVAL", base.webhook_poll_interval)),
+            webhook_retry_base=float(env.get("LICSRV_WEBHOOK_RETRY_BASE", base.webhook_retry_base)),
+            webhook_retry_window=float(env.get("LICSRV_WEBHOOK_RETRY_WINDOW", base.webhook_retry_window)),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir

@@ -82,6 +82,15 @@ def public_id(stored: bytes) -> str:
     return base64.b64encode(stored).translate(_TO_ORDERED).decode()
 
 
+_SESSION_KEY = re.compile(rb"^\{([1-9][0-9]{0,18})\}(.{12})$", re.DOTALL)
+
+
+def parse_session_key(key: bytes) -> tuple[int, str] | None:
+    """(license id, public session id) of a session key (e.g. from an expiry notice); None for other keys."""
+    match = _SESSION_KEY.match(key)
+    return (int(match[1]), public_id(match[2])) if match else None
+
+
 def _as_member(session_id: str | bytes) -> bytes:
     return session_id if isinstance(session_id, bytes) else member(session_id)
 

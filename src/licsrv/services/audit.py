@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from licsrv.db import Queries
+from licsrv.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -60,4 +61,11 @@ async def record_security_event(
     ip: str | None = None,
     product_id: int | None = None,
 ) -> None:
-    await queries.insert_security_event(conn, kind=kind, details=details, ip=ip, product_id=product_id)
+    async with conn.transaction():  # the event and its webhook outbox row together
+        await queries.insert_security_event(conn, kind=kind, details=details, ip=ip, product_id=product_id)
+        await emit(
+            conn,
+            queries,
+            "security.event",
+            {"kind": kind, "details": details, "ip": ip, "product_id": product_id},
+        )

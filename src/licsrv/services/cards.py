@@ -17,6 +17,8 @@ from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable, find_client_license, license_view
 from licsrv.services.products import Product
+from licsrv.webhooks.catalogue import device_data, license_data
+from licsrv.webhooks.outbox import emit
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -202,7 +204,7 @@ async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) 
         duration=timedelta(days=card["duration_days"]),
     )
     license_row = await queries.start_license_clock(conn, id=license_row["id"], now=now)
-    await queries.insert_device(
+    device_id = await queries.insert_device(
         conn,
         license_id=license_row["id"],
         hardware_id=hardware_id,
@@ -214,7 +216,23 @@ async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) 
     await queries.redeem_card(
         conn, id=card["id"], license_id=license_row["id"], hardware_id=hardware_id, ip=ip, now=now
     )
+    await emit(conn, queries, "license.created", license_data(license_row))
+    device = {"license_key": license_row["key"], "device_id": device_id, "ip": ip}
+    await emit(conn, queries, "device.activated", device_data(license_row["id"], hardware_id, **device))
+    await emit(conn, queries, "card.redeemed", _card_event(card, license_row, hardware_id, ip, "created"))
     return {**license_view(license_row, 1), "redeemed": True}
+
+
+def _card_event(card: Any, license_row: Any, hardware_id: str, ip: str | None, outcome: str) -> dict:
+    return {
+        "card_code": card["code"],
+        "batch_id": card["batch_id"],
+        "outcome": outcome,
+        "license_id": license_row["id"],
+        "license_key": license_row["key"],
+        "hardware_id": hardware_id,
+        "ip": ip,
+    }
 
 
 async def _redeem_again(conn, queries, card, hardware_id, ip, now) -> dict[str, Any]:
@@ -252,5 +270,9 @@ async def _recharge(conn, queries, product, card, license_key, hardware_id, ip, 
     await queries.redeem_card(
         conn, id=card["id"], license_id=target["id"], hardware_id=hardware_id, ip=ip, now=now
     )
+    await emit(
+        conn, queries, "license.extended", {**license_data(license_row), "days": card["duration_days"]}
+    )
+    await emit(conn, queries, "card.redeemed", _card_event(card, license_row, hardware_id, ip, "recharged"))
     used = await queries.count_devices(conn, license_id=target["id"])
     return {**license_view(license_row, used), "recharged": True}

@@ -15,6 +15,8 @@ from licsrv.errors import ApiError
 from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.licensing import end_device_sessions, license_view
+from licsrv.webhooks.catalogue import device_data, license_data
+from licsrv.webhooks.outbox import emit, event_type_if_wanted
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -64,6 +66,7 @@ async def insert_license(
         row["id"],
         after={"key": row["key"], "customer_name": row["customer_name"], "max_devices": row["max_devices"]},
     )
+    await emit(conn, queries, "license.created", license_data(row))
     return row
 
 
@@ -183,7 +186,11 @@ async def set_status(deps: Deps, license_id: int, status: str, actor: Actor) -> 
                 await deps.live.block_license(license_id, status, deps.tombstone_seconds())
                 newly_blocked = before["status"] == "active"
                 await deps.q.close_license_sessions(
-                    conn, license_id=license_id, ended_at=now, end_reason=status
+                    conn,
+                    license_id=license_id,
+                    ended_at=now,
+                    end_reason=status,
+                    emit=event_type_if_wanted(deps, "session.terminated") is not None,
                 )
             else:
                 await deps.live.unblock_license(license_id)
@@ -198,6 +205,12 @@ async def set_status(deps: Deps, license_id: int, status: str, actor: Actor) -> 
                 license_id,
                 before=_snapshot(before),
                 after=_snapshot(row),
+            )
+            await emit(
+                conn,
+                deps,
+                f"license.{status}" if status != "active" else "license.resumed",
+                license_data(row),
             )
             return await _detail(conn, deps.q, license_id)
     except BaseException:
@@ -225,6 +238,7 @@ async def extend(deps: Deps, license_id: int, days: int, actor: Actor) -> dict[s
             before=_snapshot(before),
             after={**_snapshot(row), "days": days},
         )
+        await emit(conn, deps, "license.extended", {**license_data(row), "days": days})
         return await _detail(conn, deps.q, license_id)
 
 
@@ -258,6 +272,7 @@ async def update(deps: Deps, license_id: int, changes: dict[str, Any], actor: Ac
             before=_snapshot(before),
             after=_snapshot(row),
         )
+        await emit(conn, deps, "license.updated", {**license_data(row), "changed": sorted(changes)})
         return await _detail(conn, deps.q, license_id)
 
 
@@ -271,6 +286,12 @@ async def remove_device(deps: Deps, license_id: int, device_id: int, actor: Acto
         if removed is None:
             raise ApiError("NOT_FOUND", "No such device on this license.")
         await end_device_sessions(conn, deps, license_id, [removed["hardware_id"]], deps.now())
+        await emit(
+            conn,
+            deps,
+            "device.deactivated",
+            device_data(license_id, removed["hardware_id"], device_id=device_id),
+        )
         await record_change(
             conn,
             deps.q,
@@ -291,6 +312,13 @@ async def reset_devices(deps: Deps, license_id: int, actor: Actor) -> dict[str, 
         removed = await deps.q.delete_all_devices(conn, license_id=license_id)
         hardware_ids = [d["hardware_id"] for d in removed]
         await end_device_sessions(conn, deps, license_id, hardware_ids, deps.now())
+        for device in removed:
+            await emit(
+                conn,
+                deps,
+                "device.deactivated",
+                device_data(license_id, device["hardware_id"], device_id=device["id"]),
+            )
         await record_change(
             conn,
             deps.q,

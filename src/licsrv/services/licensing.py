@@ -11,6 +11,7 @@ import asyncpg
 from licsrv.db import Queries
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
+from licsrv.webhooks.outbox import emit, event_type_if_wanted
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -83,6 +84,7 @@ async def activate_device(
             client_version=client_version,
             now=now,
         )
+        await emit(conn, queries, "device.activated", _device_event(license_row, device_id, hardware_id, ip))
     else:
         device_id = device["id"]
         await queries.touch_device(
@@ -93,6 +95,11 @@ async def activate_device(
         ensure_license_usable(license_row, now)
     used = await queries.count_devices(conn, license_id=license_row["id"])
     return {**license_view(license_row, used), "device_id": device_id}
+
+
+def _device_event(license_row: Mapping, device_id: int, hardware_id: str, ip: str | None = None) -> dict:
+    event = {"license_id": license_row["id"], "license_key": license_row["key"], "device_id": device_id}
+    return {**event, "hardware_id": hardware_id, **({"ip": ip} if ip is not None else {})}
 
 
 async def find_license_for_start(
@@ -133,7 +140,13 @@ async def end_device_sessions(
     for hardware_id in hardware_ids:
         for row in await deps.q.open_sessions_of_device(conn, license_id=license_id, hardware_id=hardware_id):
             await deps.live.terminate(license_id, row["id"], "forced", deps.tombstone_seconds())
-            await deps.q.close_session_history(conn, id=row["id"], ended_at=now, end_reason="forced")
+            await deps.q.close_session_history(
+                conn,
+                id=row["id"],
+                ended_at=now,
+                end_reason="forced",
+                event=event_type_if_wanted(deps, "session.terminated"),
+            )
 
 
 async def deactivate_device(
@@ -149,6 +162,7 @@ async def deactivate_device(
         if removed is None:
             raise ApiError("DEVICE_NOT_ACTIVATED")
         await end_device_sessions(conn, deps, license_row["id"], [hardware_id], deps.now())
+        await emit(conn, deps, "device.deactivated", _device_event(license_row, removed["id"], hardware_id))
         used = await deps.q.count_devices(conn, license_id=license_row["id"])
     return {**license_view(license_row, used), "deactivated": True}
 

@@ -31,6 +31,7 @@ from licsrv.services.portal.credential_files import license_key_for_credential
 from licsrv.services.products import Product
 from licsrv.services.session_crypto import check_public_key
 from licsrv.services.versions import is_older
+from licsrv.webhooks.outbox import event_type_if_wanted, wanted
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -168,6 +169,9 @@ async def _start_live(
             client_version=device["client_version"],
             started_at=now,
             machine_name=device["machine_name"],
+            event=wanted(
+                deps, "session.started", _started_data(started.session_id, license_row, hardware_id, device)
+            ),
         )
 
     try:
@@ -176,7 +180,11 @@ async def _start_live(
                 await record()
                 for session_id in started.replaced:
                     await deps.q.close_session_history(
-                        conn, id=session_id, ended_at=now, end_reason="replaced"
+                        conn,
+                        id=session_id,
+                        ended_at=now,
+                        end_reason="replaced",
+                        event=event_type_if_wanted(deps, "session.replaced"),
                     )
                 await close_timed_out(conn, deps, started.expired, product.session_timeout)
         else:  # one statement needs no transaction of its own: one round trip
@@ -187,6 +195,18 @@ async def _start_live(
     return started
 
 
+def _started_data(session_id: str, license_row: Any, hardware_id: str, device: dict[str, Any]) -> dict:
+    return {
+        "session_id": session_id,
+        "license_id": license_row["id"],
+        "license_key": license_row["key"],
+        "hardware_id": hardware_id,
+        "ip": device["ip"],
+        "client_version": device["client_version"],
+        "started_at": device["now"],
+    }
+
+
 async def close_timed_out(conn: Any, deps: Deps, expired: list[tuple[str, int]], timeout_s: int) -> None:
     if expired:
         await deps.q.close_timed_out_sessions(
@@ -194,6 +214,7 @@ async def close_timed_out(conn: Any, deps: Deps, expired: list[tuple[str, int]],
             ids=[session_id for session_id, _ in expired],
             ended_ats=[from_ms(expiry) for _, expiry in expired],
             timeout_seconds=float(timeout_s),
+            emit=event_type_if_wanted(deps, "session.timed_out") is not None,
         )
 
 
@@ -232,7 +253,13 @@ async def end_session(deps: Deps, product: Product, token: str) -> None:
         raise ApiError(CODE_BY_TOMBSTONE.get(exc.reason, "SESSION_TERMINATED")) from None
     try:
         async with deps.db.connection() as conn:
-            await deps.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="normal")
+            await deps.q.close_session_history(
+                conn,
+                id=session_id,
+                ended_at=now,
+                end_reason="normal",
+                event=event_type_if_wanted(deps, "session.ended"),
+            )
     except (TimeoutError, OSError, ApiError) as exc:
         # The session is over either way; its history is closed later as `timeout`.
         log.warning("session_end_history_failed", session_id=session_id, error=str(exc))
@@ -250,7 +277,13 @@ async def terminate_session(deps: Deps, session_id: str, actor: Actor) -> dict[s
         timeout = deps.session_timeout_of(product_id)
         if not await deps.live.terminate(row["license_id"], session_id, "forced", timeout):
             raise ApiError("NOT_FOUND", "No live session with this id.")
-        await deps.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="forced")
+        await deps.q.close_session_history(
+            conn,
+            id=session_id,
+            ended_at=now,
+            end_reason="forced",
+            event=event_type_if_wanted(deps, "session.terminated"),
+        )
         await record_change(
             conn,
             deps.q,

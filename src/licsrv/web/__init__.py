@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from licsrv.no_store import no_store
-from licsrv.web import auth, cards, customers, dashboard, licenses, records, sessions, settings
+from licsrv.web import auth, cards, customers, dashboard, licenses, records, sessions, settings, webhooks
 from licsrv.web.csp import csp_middleware
 from licsrv.web.session import admin_auth_middleware
 
@@ -51,4 +51,5 @@ def create_admin_web_app() -> web.Application:
             web.get("/outbox", customers.outbox),
         ]
     )
+    admin.add_routes(webhooks.routes())
     return admin

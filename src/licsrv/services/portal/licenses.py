@@ -16,6 +16,7 @@ from licsrv.services.portal.logins import PortalLogin
 from licsrv.services.portal.registration import license_from_card
 from licsrv.services.products import Product
 from licsrv.services.sessions import to_ms
+from licsrv.webhooks.outbox import event_type_if_wanted
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -199,7 +200,13 @@ async def end_session(
             row["license_id"], session_id, "forced", product.session_timeout
         )
         if ended:
-            await deps.q.close_session_history(conn, id=session_id, ended_at=now, end_reason="forced")
+            await deps.q.close_session_history(
+                conn,
+                id=session_id,
+                ended_at=now,
+                end_reason="forced",
+                event=event_type_if_wanted(deps, "session.terminated"),
+            )
             await record_change(
                 conn,
                 deps.q,

@@ -25,6 +25,7 @@ from licsrv.services.portal.logins import PortalLogin
 from licsrv.services.portal.texts import mail_text
 from licsrv.services.products import Product
 from licsrv.signing import hash_password
+from licsrv.webhooks.outbox import emit
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -84,7 +85,18 @@ async def register(
                 account["id"],
                 after={"license_id": license_id},
             )
-            # TODO(webhooks): emit(conn, deps, "portal.account.created", {"account_id": account["id"]})
+            await emit(
+                conn,
+                deps,
+                "portal.account.created",
+                {
+                    "account_id": account["id"],
+                    "product": product.slug,
+                    "email": email,
+                    "verified": not settings.double_opt_in,
+                    "license_id": license_id,
+                },
+            )
     except _BadTicket:
         await _refuse_ticket(deps, product, ticket, client)
     login = await logins.open_session(deps, account["id"], product.id)

@@ -1,0 +1,1 @@
+"""Webhooks (DESIGN §7d): the event catalogue, the transactional outbox, endpoints and their delivery."""

@@ -1,0 +1,142 @@
+"""The webhook background work of one worker, each task supervised: the NOTIFY listener (wake-ups and the
+subscription cache), delivery, Redis expiry notices and the leader's expiry scan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from licsrv.db import connect
+from licsrv.state import DEPS
+from licsrv.webhooks import delivery, expiry
+from licsrv.webhooks.outbox import ENDPOINTS_CHANNEL, EVENTS_CHANNEL
+
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
+
+log = structlog.get_logger(__name__)
+
+
+def supervise(
+    name: str, work: Callable[[], Awaitable[None]], stopping: asyncio.Event, cap: float = 10.0
+) -> asyncio.Task:
+    """Restarts `work` after any exception with capped, jittered backoff until `stopping` is set (a local
+    stand-in for the shared supervisor of the supervision branch)."""
+
+    async def run() -> None:
+        failures = 0
+        while not stopping.is_set():
+            started = time.monotonic()
+            try:
+                await work()
+                return
+            except Exception as exc:
+                failures = 1 if time.monotonic() - started > cap else failures + 1
+                delay = random.uniform(0.5, 1.0) * min(cap, 0.1 * 2**failures)
+                log.warning("background_task_failed", task=name, error=f"{type(exc).__name__}: {exc}"[:300])
+            await asyncio.sleep(delay)
+
+    return asyncio.get_running_loop().create_task(run(), name=f"licsrv:{name}")
+
+
+APPLICATION_NAME = "licsrv-webhooks"
+
+
+async def own_connection(deps: Deps) -> asyncpg.Connection:
+    """A connection of the webhook tasks' own. A stop while connecting waits for the connection and closes
+    it (a connect cancelled half-way would leave its socket open)."""
+    connecting = asyncio.ensure_future(_connect_named(deps.settings.database_url))
+    try:
+        return await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await (await connecting).close(timeout=2)
+        raise
+
+
+async def _connect_named(dsn: str) -> asyncpg.Connection:
+    conn = await connect(dsn)
+    try:
+        await conn.execute(f"SET application_name = '{APPLICATION_NAME}'")
+    except BaseException:
+        conn.terminate()
+        raise
+    return conn
+
+
+class WebhookRunner:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.wake = asyncio.Event()
+        self.endpoints_changed = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        self.session = delivery.new_session(self.deps.settings)
+        self.tasks = [
+            supervise("webhook-listener", self.listen, self.stopping),
+            supervise("webhook-delivery", self.deliver, self.stopping),
+            supervise("webhook-leader", lambda: expiry.lead_forever(self.deps), self.stopping),
+            supervise(
+                "webhook-expiries",
+                lambda: expiry.listen_on_every_master(self.deps, self.stopping),
+                self.stopping,
+            ),
+        ]
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for task in self.tasks:
+            task.cancel()
+        _, stuck = await asyncio.wait(self.tasks, timeout=5)
+        if stuck:
+            log.warning("webhook_tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
+        await self.session.close()
+
+    async def listen(self) -> None:
+        """A connection of its own (not the request pool's): LISTEN, then reload the subscriptions on every
+        endpoint change and every poll interval; its failure restarts it, which reloads and wakes delivery."""
+        deps = self.deps
+        conn = await own_connection(deps)
+        try:
+            await conn.add_listener(EVENTS_CHANNEL, lambda *_: self.wake.set())
+            await conn.add_listener(ENDPOINTS_CHANNEL, lambda *_: self.endpoints_changed.set())
+            while True:
+                self.endpoints_changed.clear()
+                if deps.webhooks is not None:
+                    await deps.webhooks.reload(conn, deps.q)
+                else:
+                    await conn.execute("SELECT 1")
+                self.wake.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.endpoints_changed.wait(), deps.settings.webhook_poll_interval)
+        finally:
+            await conn.close(timeout=2)
+
+    async def deliver(self) -> None:
+        conn = await own_connection(self.deps)
+        try:
+            while True:
+                self.wake.clear()
+                if await delivery.deliver_due(self.deps, self.session, conn):
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.deps.settings.webhook_poll_interval)
+        finally:
+            await conn.close(timeout=2)
+
+
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    runner = WebhookRunner(app[DEPS])
+    await runner.start()
+    yield
+    await runner.stop()
