@@ -38,7 +38,9 @@ START_PATH = "/api/v1/sessions/start"
 ROW_A = "(a) bare aiohttp handler, 1 worker"
 ROW_B = "(b) licsrv heartbeat, 1 worker"
 ROW_C = "(c) row-per-heartbeat baseline, 1 worker"
+ROW_M = "(b) licsrv heartbeat, MAC sessions (as the client libraries run them), 1 worker"
 ROW_B_OVER_A = "b/a (licsrv / framework ceiling)"
+ROW_M_OVER_A = "b/a with MAC sessions"
 ROW_B_OVER_C = "b/c (licsrv / row-per-heartbeat)"
 ROW_HALF_PEAK = "(b) latency at half its peak rate"
 ROW_CPU = "CPU time per heartbeat at peak: {name}"
@@ -150,6 +152,10 @@ class Run:
         self._serve("a", bare_server(1))
         tokens = asyncio.run(data.start_sessions(licsrv.base_url, self.api_key, self.license_keys))
         self.bodies = [data.heartbeat_body(token) for token in tokens]
+        mac_tokens = asyncio.run(
+            data.start_sessions(licsrv.base_url, self.api_key, self.license_keys, mac=True)
+        )
+        mac_bodies = [data.heartbeat_body(token) for token in mac_tokens]
         try:
             asyncio.run(data.prepare_rows(stack.rows_url, self.settings.sql_dir, tokens))
             self._serve("c", rows_server(stack, 1))
@@ -162,14 +168,16 @@ class Run:
             for key in ("a", "b", "c")
             if key in self.servers
         }
+        # The same licsrv worker, heartbeats of sessions started with a client key: answered with HMAC.
+        wrks["m"] = Wrk(licsrv.base_url + HEARTBEAT_PATH, mac_bodies, self.api_key, config.wrk_threads)
         try:
             # Rounds interleave the servers, so a noisy neighbour hurts all of them alike.
             peaks: dict[str, LoadResult] = {}
             costs: dict[str, tuple[float, float]] = {}  # CPU µs per answer: (server, its data store)
-            stores = {"a": None, "b": stack.redis.pid, "c": stack.postgres.pid}
+            stores = {"a": None, "b": stack.redis.pid, "m": stack.redis.pid, "c": stack.postgres.pid}
             for _ in range(config.rounds):
                 for key, wrk in wrks.items():
-                    server_cpu = CpuMeter(self.servers[key].pids)
+                    server_cpu = CpuMeter(self.servers["b" if key == "m" else key].pids)
                     store_cpu = CpuMeter(lambda key=key: [pid] if (pid := stores[key]) else [])
                     server_cpu.start()
                     store_cpu.start()
@@ -178,22 +186,26 @@ class Run:
                     if key not in peaks or result.rps > peaks[key].rps:
                         peaks[key] = result
                         costs[key] = tuple(1e6 * seconds / max(result.requests, 1) for seconds in used)
-            results.peaks = {key: peaks[key] for key in ("a", "b", "c") if key in peaks}
-            for key, name in (("a", ROW_A), ("b", ROW_B), ("c", ROW_C)):
+            results.peaks = {key: peaks[key] for key in ("a", "b", "m", "c") if key in peaks}
+            for key, name in (("a", ROW_A), ("b", ROW_B), ("m", ROW_M), ("c", ROW_C)):
                 if key in peaks:
                     results.add(name, _fmt_peak(peaks[key]))
             a, b, c = peaks.get("a"), peaks.get("b"), peaks.get("c")
             if a and b:
                 ratio = b.rps / a.rps
                 results.add(ROW_B_OVER_A, f"{ratio:.2f}", "≥ 0.60", ratio >= 0.6)
+            m = peaks.get("m")
+            if a and m:
+                ratio = m.rps / a.rps
+                results.add(ROW_M_OVER_A, f"{ratio:.2f}", "≥ 0.60", ratio >= 0.6)
             if b and c:
                 ratio = b.rps / c.rps
                 results.add(ROW_B_OVER_C, f"{ratio:.2f}", "≥ 3", ratio >= 3)
             self._cpu_rows(costs)
-            curves: dict[str, list[LoadResult]] = {key: [] for key in wrks}
+            curves: dict[str, list[LoadResult]] = {key: [] for key in wrks if key != "m"}
             for fraction in config.fractions:
-                for key, wrk in wrks.items():
-                    curves[key].append(wrk.offered(fraction * peaks[key].rps, config.seconds))
+                for key in curves:
+                    curves[key].append(wrks[key].offered(fraction * peaks[key].rps, config.seconds))
             results.curves = curves
             half = next(
                 (
@@ -216,7 +228,7 @@ class Run:
             self._stop("c")
 
     def _cpu_rows(self, costs: dict[str, tuple[float, float]]) -> None:
-        stores = {"a": "", "b": "Redis", "c": "PostgreSQL"}
+        stores = {"a": "", "b": "Redis", "m": "Redis", "c": "PostgreSQL"}
         for key, (server, store) in costs.items():
             parts = f" (server {server:.0f} + {stores[key]} {store:.0f})" if stores[key] else ""
             self.results.add(ROW_CPU.format(name=TARGETS[key]), f"{server + store:.0f} µs{parts}")
@@ -315,7 +327,7 @@ class Run:
     def run(self) -> Results:
         results = self.results
         _attempt(results, [], lambda: results.versions.update(_versions()))
-        heartbeat_rows = [ROW_A, ROW_B, ROW_C, ROW_B_OVER_A, ROW_B_OVER_C, ROW_HALF_PEAK]
+        heartbeat_rows = [ROW_A, ROW_B, ROW_M, ROW_C, ROW_B_OVER_A, ROW_M_OVER_A, ROW_B_OVER_C, ROW_HALF_PEAK]
         worker_rows = [ROW_B2, ROW_A2, ROW_SCALING]
         card_rows = [ROW_CARDS.format(count=self.config.cards)]
         if wrk_path() is None:
