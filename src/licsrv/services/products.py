@@ -94,6 +94,7 @@ class ProductCache:
         self._also = also or []
         self._by_key: dict[str, Product] = {}
         self._by_previous_key: dict[str, Product] = {}
+        self._reloading = asyncio.Lock()
         self._by_id: dict[int, Product] = {}
         self._task: asyncio.Task | None = None
 
@@ -112,12 +113,15 @@ class ProductCache:
         return list(self._by_id.values())
 
     async def reload(self) -> None:
-        async with self._db.connection() as conn:
-            products = [Product.from_row(row) for row in await self._db.q.list_products(conn)]
-        self._by_key = {p.api_key: p for p in products}
-        now = datetime.now(UTC)
-        self._by_previous_key = {p.previous_api_key: p for p in products if p.previous_key_valid(now)}
-        self._by_id = {p.id: p for p in products}
+        # One at a time: a reload that read the table before a change must not land after one that read it
+        # afterwards (the periodic refresh racing a NOTIFY would otherwise bring a rotated key back).
+        async with self._reloading:
+            async with self._db.connection() as conn:
+                products = [Product.from_row(row) for row in await self._db.q.list_products(conn)]
+            self._by_key = {p.api_key: p for p in products}
+            now = datetime.now(UTC)
+            self._by_previous_key = {p.previous_api_key: p for p in products if p.previous_key_valid(now)}
+            self._by_id = {p.id: p for p in products}
         for reload in self._also:
             await reload()
 
