@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import re
 import subprocess
 import sys
 import traceback
@@ -33,6 +34,7 @@ from licsrv.devstack.postgres import pg_bin
 from licsrv.settings import Settings
 
 HEARTBEAT_PATH = "/api/v1/sessions/heartbeat"
+WEBHOOK_RATE = re.compile(r"webhooks: \d+ events, (\d+) worker\(s\): [\d.]+ s = (\d+) events/s")
 START_PATH = "/api/v1/sessions/start"
 
 ROW_A = "(a) bare aiohttp handler, 1 worker"
@@ -51,6 +53,7 @@ ROW_SCALING = "licsrv 2 workers / 1 worker"
 ROW_STARTS = "session starts/s, 1 worker"
 ROW_MEMORY = "Redis bytes per live session at {count:,}"
 ROW_CARDS = "card keys: {count:,} generated"
+ROW_WEBHOOKS = "webhook events delivered/s, {workers} worker(s)"
 ROW_ADMIN = "admin at scale ({sessions:,} live sessions, {licenses:,} licenses): {page}"
 ROW_ADMIN_SEED = "admin at scale: seeding {sessions:,} live sessions over {licenses:,} licenses"
 
@@ -300,6 +303,28 @@ class Run:
         if 1_000_000 not in counts:
             self.results.add(ROW_MEMORY.format(count=1_000_000), n_a("full mode only"), "≤ 300 B at 1 M")
 
+    def webhooks(self) -> None:
+        """The webhook delivery rate, from the slow test that measures it against a real receiver."""
+        checkout = Path(__file__).resolve().parents[3]
+        test = checkout / "tests" / "test_webhooks_bench.py"
+        if not test.exists():
+            for workers in (1, 2):
+                self.results.add(ROW_WEBHOOKS.format(workers=workers), n_a("needs a checkout's tests/"))
+            return
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(test), "-m", "slow", "-s", "-q", "-p", "no:cacheprovider"],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        found = dict(WEBHOOK_RATE.findall(done.stdout))
+        for workers in ("1", "2"):
+            rate = found.get(workers)
+            result = f"{float(rate):,.0f} events/s" if rate else n_a(f"pytest exited {done.returncode}")
+            self.results.add(ROW_WEBHOOKS.format(workers=workers), result)
+
     def admin_at_scale(self) -> None:
         """Every admin page and management listing with a million live sessions, on a stack of its own."""
         from licsrv.admin_bench import run_measure, run_seed, run_seed_live
@@ -351,6 +376,7 @@ class Run:
             if self.stack is not None:
                 self.stack.stop()
         self.memory()
+        _attempt(results, [ROW_WEBHOOKS.format(workers=n) for n in (1, 2)], self.webhooks)
         sessions, licenses, _ = self.config.admin_scale
         _attempt(results, [ROW_ADMIN_SEED.format(sessions=sessions, licenses=licenses)], self.admin_at_scale)
         results.notes += NOTES
@@ -395,6 +421,8 @@ NOTES = [
     "own.",
     "Card keys: wall time of `licsrv cards generate -n N -d 30 --out …` in a subprocess, interpreter start "
     "included.",
+    "Webhooks: `pytest tests/test_webhooks_bench.py -m slow -s` (3 000 events committed at once, delivered "
+    "to a real aiohttp receiver on loopback by 1 and by 2 app instances in one process; none twice).",
     "Admin at scale: a stack of its own seeded with `licsrv seed --licenses L --history H --live-sessions S` "
     "(live sessions made through the live layer with their open history rows), then `licsrv bench-admin`: "
     "sequential requests over loopback HTTP to every admin page (a viewer's login) and to the management "
