@@ -22,6 +22,7 @@ import {
   checkCharacter,
   fingerprint,
   hardwareId,
+  machineId,
   makeRequest,
 } from '../src/index.js';
 
@@ -319,6 +320,9 @@ test('hardware fingerprint: stable, per product, never the raw machine id', { sk
     return;
   }
   assert.match(id, /^[0-9a-f]{64}$/);
+  const raw = await machineId();
+  assert.ok(!id.includes(raw.toLowerCase()));
+  assert.equal(id, fingerprint('desk-app', raw));
   assert.equal(await hardwareId('desk-app'), id);
   assert.notEqual(await hardwareId('other-app'), id);
   assert.equal(fingerprint('desk-app', 'abc'), fingerprint('desk-app', 'abc'));

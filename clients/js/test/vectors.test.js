@@ -1,7 +1,7 @@
 // Every vector in clients/vectors that applies to a client, checked with this package alone (no server).
 // A vector file this test reads that is missing fails it.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,23 @@ const b64 = (text) => new Uint8Array(Buffer.from(text, 'base64'));
 
 before(async () => {
   await ready();
+});
+
+const READ = [
+  'card_keys',
+  'certificates',
+  'keys_answers',
+  'mac_answers',
+  'request_codes',
+  'request_signing',
+  'sealed_boxes',
+  'signatures',
+  'subjects',
+];
+
+test('every vector file is read by this suite, and every file it reads is there', () => {
+  const present = readdirSync(VECTORS).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5));
+  assert.deepEqual(present.sort(), [...READ].sort());
 });
 
 test('signatures.json: Ed25519 answers over the exact body bytes', () => {
