@@ -14,6 +14,7 @@ import pytest
 
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.cards import generate_batch
+from licsrv.state import PRODUCTS
 
 from factories import make_license, make_product
 
@@ -37,6 +38,10 @@ async def test_js_client_suite_against_a_real_server(client, conn, queries, admi
         (await make_license(conn, queries, product, max_devices=3, features={"pro": True}))["key"]
         for _ in range(7)
     ]
+    signed = await make_product(conn)
+    await conn.execute("UPDATE products SET require_signed_requests = true WHERE id = $1", signed["id"])
+    await client.app[PRODUCTS].reload()
+    signed_key = (await make_license(conn, queries, signed, max_devices=3))["key"]
     _, cards = await generate_batch(conn, queries, product["id"], 1, 30, "js", CLI_ACTOR)
     env = {
         **os.environ,
@@ -48,6 +53,9 @@ async def test_js_client_suite_against_a_real_server(client, conn, queries, admi
         "LICSRV_CARD_KEY": cards[0],
         "LICSRV_ADMIN_TOKEN": owner_token,
         "LICSRV_CONTENT_KEY": content_key,
+        "LICSRV_SIGNED_API_KEY": signed["api_key"],
+        "LICSRV_SIGNED_PRODUCT": signed["slug"],
+        "LICSRV_SIGNED_LICENSE_KEY": signed_key,
     }
     process = await asyncio.create_subprocess_exec(
         node,

@@ -38,6 +38,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Seal every call's body to the server's X25519 key (protocol.md §11). */
   sealed?: boolean;
+  /** Sign every call with the API key (products with require_signed_requests, protocol.md §9). */
+  signRequests?: boolean;
   fetch?: typeof globalThis.fetch;
 }
 

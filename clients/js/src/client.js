@@ -22,6 +22,7 @@ import {
   verifyMac,
 } from './crypto.js';
 import { OfflineError, checkCertificate, makeRequest, parseRequestCode } from './offline.js';
+import { signedRequestHeaders } from './wire.js';
 
 const newNonce = () => randomBytes(12).toString('base64url');
 
@@ -156,8 +157,18 @@ export class LicenseClient {
    * pins the server's keys; without them the keys are fetched once from GET /api/v1/keys (trust on first
    * use: pin them in production). Keys published later are learned only from a keys answer signed by a key
    * already trusted. `sealed` seals every call's body to the server's X25519 key (protocol.md §11).
+   * `signRequests` signs every call with the API key (products with require_signed_requests, §9).
    */
-  constructor({ baseUrl, apiKey, product, publicKeys, timeoutMs = 10000, sealed = false, fetch: fetchImpl } = {}) {
+  constructor({
+    baseUrl,
+    apiKey,
+    product,
+    publicKeys,
+    timeoutMs = 10000,
+    sealed = false,
+    signRequests = false,
+    fetch: fetchImpl,
+  } = {}) {
     if (!baseUrl || !apiKey || !product) throw new TypeError('baseUrl, apiKey and product are required');
     this.baseUrl = String(baseUrl).replace(/\/+$/, '');
     this.apiKey = apiKey;
@@ -165,6 +176,7 @@ export class LicenseClient {
     this.publicKeys = { ...(publicKeys ?? {}) };
     this.timeoutMs = timeoutMs;
     this.sealed = sealed;
+    this.signRequests = signRequests;
     this.sealingKey = null; // learned with the keys, from a trusted keys answer
     this.serverTime = null; // from the last trusted answer
     this._fetch = fetchImpl ?? globalThis.fetch;
@@ -221,6 +233,10 @@ export class LicenseClient {
       oneTime = oneTimeKeyPair();
       payload = sealRequest(this.sealingKey, oneTime, payload);
       headers['Content-Type'] = SEALED_CONTENT_TYPE;
+    }
+    if (this.signRequests) {
+      const urlPath = new URL(`${this.baseUrl}${path}`).pathname; // the HMAC is over the bytes as sent
+      Object.assign(headers, signedRequestHeaders(this.apiKey, 'POST', urlPath, payload));
     }
     const { response, raw: received } = await this._request(`${this.baseUrl}${path}`, {
       method: 'POST',
