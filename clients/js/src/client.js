@@ -119,17 +119,21 @@ export class Session {
 
   async _beatOrRecover(signal, onRestart) {
     const failingSince = Date.now();
+    let expired = false; // the session is gone: (re)try to start a new one
     for (;;) {
       let error;
       let retryAfter = null;
       try {
-        return await this.heartbeat();
+        if (!expired) return await this.heartbeat();
+        if (signal.aborted || this.ended) return null; // stopped meanwhile: start nothing new
+        await this.restart();
+        onRestart?.(this);
+        return this.heartbeatInterval;
       } catch (caught) {
         if (caught instanceof LicsrvError) {
-          if (caught.code === 'SESSION_EXPIRED') {
-            await this.restart();
-            onRestart?.(this);
-            return this.heartbeatInterval;
+          if (caught.code === 'SESSION_EXPIRED' && !expired) {
+            expired = true; // start a new session at once
+            continue;
           }
           if (caught.code !== 'SERVICE_UNAVAILABLE') throw caught;
           retryAfter = caught.retryAfter;
@@ -137,7 +141,8 @@ export class Session {
         error = caught; // a network failure, a timeout, SERVICE_UNAVAILABLE
       }
       if (Date.now() - failingSince > this.sessionTimeout * 1000) throw error;
-      const pause = retryAfter != null ? retryAfter * 1000 : Math.min(5000, Math.max((this.heartbeatInterval * 1000) / 4, 50));
+      const pause =
+        retryAfter != null ? retryAfter * 1000 : Math.min(5000, Math.max((this.heartbeatInterval * 1000) / 4, 50));
       if (!(await sleep(pause, signal))) return null;
     }
   }
@@ -253,12 +258,12 @@ export class LicenseClient {
     this.serverTime = answer.server_time ?? null;
     if (answer.status !== 'ok') {
       const error = answer.error && typeof answer.error === 'object' ? answer.error : {};
-      const retryAfter = response.headers.get('Retry-After');
+      const retryAfter = Number(response.headers.get('Retry-After') ?? NaN); // seconds (a date is ignored)
       throw new LicsrvError(
-        error.code ?? 'UNKNOWN',
-        error.message ?? '',
+        typeof error.code === 'string' ? error.code : 'UNKNOWN',
+        typeof error.message === 'string' ? error.message : '',
         response.status,
-        retryAfter ? Number(retryAfter) : null,
+        Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null,
       );
     }
     return answer.data;
