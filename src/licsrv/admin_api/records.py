@@ -7,8 +7,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.envelope import load_query, ok_page
 from licsrv.openapi import documented
-from licsrv.paging import decode_cursor, encode_cursor
-from licsrv.state import DB
+from licsrv.services import records
+from licsrv.state import deps_of
 
 
 class RecordsQuerySchema(Schema):
@@ -41,21 +41,11 @@ class SecurityEventSchema(Schema):
     product_id = fields.Integer(allow_none=True)
 
 
-def _page(rows: list, limit: int, schema: Schema) -> web.Response:
-    page = rows[:limit]
-    cursor = encode_cursor(page[-1]["id"]) if len(rows) > limit else None
-    return ok_page(schema.dump([dict(r) for r in page]), cursor)
-
-
 @documented("Audit log", tag="admin: records", query=RecordsQuerySchema, answer=AuditSchema(many=True))
 async def audit(request: web.Request) -> web.Response:
     query = load_query(request, RecordsQuerySchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        rows = await db.q.list_audit(
-            conn, after_id=decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
-        )
-    return _page(rows, query["limit"], AuditSchema(many=True))
+    rows, cursor = await records.audit_page(deps_of(request), query["cursor"], query["limit"])
+    return ok_page(AuditSchema(many=True).dump(rows), cursor)
 
 
 @documented(
@@ -63,12 +53,10 @@ async def audit(request: web.Request) -> web.Response:
 )
 async def security_events(request: web.Request) -> web.Response:
     query = load_query(request, RecordsQuerySchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        rows = await db.q.list_security_events(
-            conn, kind=query["kind"], after_id=decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
-        )
-    return _page(rows, query["limit"], SecurityEventSchema(many=True))
+    rows, cursor = await records.security_page(
+        deps_of(request), query["kind"], query["cursor"], query["limit"]
+    )
+    return ok_page(SecurityEventSchema(many=True).dump(rows), cursor)
 
 
 def routes() -> list[web.RouteDef]:

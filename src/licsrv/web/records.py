@@ -4,33 +4,29 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.paging import decode_cursor, encode_cursor
-from licsrv.state import DB
+from licsrv.errors import ApiError
+from licsrv.services import records
+from licsrv.state import deps_of
 from licsrv.web.render import page
 
 PAGE_SIZE = 100
 
 
-def _cursor(request: web.Request) -> int | None:
-    try:
-        return decode_cursor(request.query.get("cursor"))
-    except Exception:
-        return None
+def _cursor(request: web.Request) -> str | None:
+    return request.query.get("cursor")
 
 
 async def audit(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        rows = await db.q.list_audit(conn, after_id=_cursor(request), row_limit=PAGE_SIZE + 1)
-    cursor = encode_cursor(rows[PAGE_SIZE - 1]["id"]) if len(rows) > PAGE_SIZE else None
-    return page(request, "admin/audit.html", rows=rows[:PAGE_SIZE], next_cursor=cursor)
+    try:
+        rows, cursor = await records.audit_page(deps_of(request), _cursor(request), PAGE_SIZE)
+    except ApiError:  # a cursor that does not parse shows the first page
+        rows, cursor = await records.audit_page(deps_of(request), None, PAGE_SIZE)
+    return page(request, "admin/audit.html", rows=rows, next_cursor=cursor)
 
 
 async def security(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        rows = await db.q.list_security_events(
-            conn, kind=None, after_id=_cursor(request), row_limit=PAGE_SIZE + 1
-        )
-    cursor = encode_cursor(rows[PAGE_SIZE - 1]["id"]) if len(rows) > PAGE_SIZE else None
-    return page(request, "admin/security.html", rows=rows[:PAGE_SIZE], next_cursor=cursor)
+    try:
+        rows, cursor = await records.security_page(deps_of(request), None, _cursor(request), PAGE_SIZE)
+    except ApiError:
+        rows, cursor = await records.security_page(deps_of(request), None, None, PAGE_SIZE)
+    return page(request, "admin/security.html", rows=rows, next_cursor=cursor)
