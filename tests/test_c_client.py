@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from licsrv.live.keys import session_key, sessions_key
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.cards import generate_batch
-from licsrv.state import LIVE, REDIS
+from licsrv.state import LIVE, PRODUCTS, REDIS
 
 from factories import make_license, make_product
 
@@ -85,6 +85,10 @@ async def test_c_client_end_to_end(binaries, client, conn, queries, tamper, tmp_
     product = await make_product(conn, client.app, heartbeat_interval=1, session_timeout=3)
     lic = await make_license(conn, queries, product, max_devices=2)
     _, cards = await generate_batch(conn, queries, product["id"], 1, 30, "c-client", CLI_ACTOR)
+    signing = await make_product(conn, client.app)
+    await conn.execute("UPDATE products SET require_signed_requests = true WHERE id = $1", signing["id"])
+    await client.app[PRODUCTS].reload()
+    signed_license = await make_license(conn, queries, signing)
     keys = (await (await client.get("/api/v1/keys")).json())["data"]
     pinned = ";".join(f"{key['id']}={key['public_key']}" for key in keys if key["alg"] == "ed25519")
     env = {
@@ -97,6 +101,9 @@ async def test_c_client_end_to_end(binaries, client, conn, queries, tamper, tmp_
         "LICSRV_KEYS": pinned,
         "LICSRV_TAMPER_URL": tamper,
         "LICSRV_CLOCK_FILE": str(tmp_path / "clock"),
+        "LICSRV_SIGNED_API_KEY": signing["api_key"],
+        "LICSRV_SIGNED_PRODUCT": signing["slug"],
+        "LICSRV_SIGNED_LICENSE_KEY": signed_license["key"],
     }
     process = await asyncio.create_subprocess_exec(
         str(binaries / "test_e2e"),
@@ -140,6 +147,7 @@ async def test_c_client_end_to_end(binaries, client, conn, queries, tamper, tmp_
         "ok offline certificate",
         "ok deactivate",
         "ok sealed",
+        "ok signed requests",
         "ALL OK",
     ):
         assert step in output, output

@@ -1,6 +1,7 @@
 /* End to end against a real licsrv (driven by tests/test_c_client.py). Environment: LICSRV_URL, LICSRV_API_KEY,
  * LICSRV_PRODUCT, LICSRV_LICENSE_KEY, LICSRV_CARD_KEY, LICSRV_KEYS (pinned "id=base64;..."), LICSRV_TAMPER_URL
- * (a relay that changes answer bytes), LICSRV_CLOCK_FILE. Prints "ok <step>" per step and "ALL OK"; at
+ * (a relay that changes answer bytes), LICSRV_CLOCK_FILE, and LICSRV_SIGNED_API_KEY, LICSRV_SIGNED_PRODUCT,
+ * LICSRV_SIGNED_LICENSE_KEY (a product that requires signed requests). Prints "ok <step>" per step and "ALL OK"; at
  * "SESSION <id>" and "TERMINATE <id>" it waits for a line on stdin (the test acts on the server meanwhile). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -208,6 +209,17 @@ int main(void) {
     licsrv_answer_free(answer);
     licsrv_client_free(sealed);
     say("ok sealed", "");
+
+    /* a product that requires signed requests (§9): unsigned calls are refused, signed ones answered */
+    licsrv_client *sc = licsrv_client_new(url, env("LICSRV_SIGNED_API_KEY"), env("LICSRV_SIGNED_PRODUCT"), keys);
+    const char *slk = env("LICSRV_SIGNED_LICENSE_KEY");
+    /* refused before the body (and its nonce) was read: BAD_SIGNATURE without the nonce, so untrusted (§3) */
+    EXPECT(licsrv_activate(sc, slk, hw, NULL, NULL, &answer), LICSRV_ERR_UNTRUSTED_ANSWER, "unsigned request");
+    licsrv_client_set_sign_requests(sc, 1);
+    EXPECT(licsrv_activate(sc, slk, hw, NULL, NULL, &answer), LICSRV_OK, "signed request");
+    licsrv_answer_free(answer);
+    licsrv_client_free(sc);
+    say("ok signed requests", "");
 
     licsrv_client_free(c);
     pthread_mutex_destroy(&e.mu);
