@@ -438,7 +438,11 @@ static int http(licsrv_client *c, const char *method, const char *path, const ch
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* safe in threads */
+#if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     if (curl_easy_perform(h) != CURLE_OK) {
         err = r->too_big ? LICSRV_ERR_UNTRUSTED_ANSWER : LICSRV_ERR_NETWORK;
     } else {
