@@ -80,7 +80,7 @@ typedef struct licsrv_answer licsrv_answer;
 LICSRV_API licsrv_client *licsrv_client_new(const char *base_url, const char *api_key, const char *product,
                                             const char *pinned_keys);
 LICSRV_API void licsrv_client_free(licsrv_client *client);
-LICSRV_API void licsrv_client_set_timeout_ms(licsrv_client *client, long timeout_ms); /* default 10000 */
+LICSRV_API void licsrv_client_set_timeout_ms(licsrv_client *client, int timeout_ms); /* default 10000 */
 /* Products with require_signed_requests (§9): sign every call with the API key. */
 LICSRV_API void licsrv_client_set_sign_requests(licsrv_client *client, int on);
 /* Seal every call's body to the server's X25519 key and have its answer sealed back (§11). */
@@ -147,7 +147,7 @@ typedef enum licsrv_event {
 typedef void (*licsrv_keepalive_cb)(void *user, int event, int err, const char *code, const char *session_id);
 /* Starts the thread. interval_ms 0 follows the server (heartbeat_interval, then next_heartbeat). */
 LICSRV_API int licsrv_keepalive_start(licsrv_session *session, licsrv_keepalive_cb callback, void *user,
-                                      long interval_ms);
+                                      int interval_ms);
 /* Stops and joins the thread (do not call it from the callback). */
 LICSRV_API void licsrv_keepalive_stop(licsrv_session *session);
 

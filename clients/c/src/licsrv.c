@@ -328,7 +328,7 @@ void licsrv_client_free(licsrv_client *c) {
     curl_global_cleanup();
 }
 
-void licsrv_client_set_timeout_ms(licsrv_client *c, long ms) { if (c && ms > 0) c->timeout_ms = ms; }
+void licsrv_client_set_timeout_ms(licsrv_client *c, int ms) { if (c && ms > 0) c->timeout_ms = ms; }
 void licsrv_client_set_sign_requests(licsrv_client *c, int on) { if (c) c->sign_requests = on; }
 void licsrv_client_set_sealed(licsrv_client *c, int on) { if (c) c->sealed = on; }
 
@@ -962,7 +962,7 @@ static void *keepalive(void *arg) {
     }
 }
 
-int licsrv_keepalive_start(licsrv_session *s, licsrv_keepalive_cb cb, void *user, long interval_ms) {
+int licsrv_keepalive_start(licsrv_session *s, licsrv_keepalive_cb cb, void *user, int interval_ms) {
     if (!s || interval_ms < 0) return LICSRV_ERR_INVALID_ARGUMENT;
     pthread_mutex_lock(&s->mu);
     if (s->running) { pthread_mutex_unlock(&s->mu); return LICSRV_ERR_INVALID_ARGUMENT; }
