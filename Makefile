@@ -5,15 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-all lint format install system-deps browser-deps bench-deps nginx-deps c-client-deps c-client bench profile clean
+.PHONY: run test test-all lint format install system-deps browser-deps bench-deps nginx-deps js-deps c-client-deps c-client bench profile clean
 
 run: install system-deps
 	$(BIN)/licsrv dev
 
-test: install system-deps browser-deps bench-deps nginx-deps c-client-deps lint
+test: install system-deps browser-deps bench-deps nginx-deps js-deps c-client-deps lint
 	$(BIN)/python -m pytest
 
-test-all: install system-deps browser-deps bench-deps nginx-deps c-client-deps
+test-all: install system-deps browser-deps bench-deps nginx-deps js-deps c-client-deps
 	$(BIN)/python -m pytest -m ""
 
 bench: install system-deps bench-deps
@@ -94,6 +94,20 @@ nginx-deps:
 		echo "Installing nginx (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx || \
 		{ echo "nginx is missing and could not be installed: install the 'nginx' package as root."; exit 1; }; \
+	fi
+
+# The JavaScript client's packages (clients/js, from its package-lock.json); its tests run inside pytest
+# (tests/test_js_client.py). Without Node.js they are skipped, and so is this.
+JS_STAMP := clients/js/node_modules/.installed
+
+js-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		if ! [ -f $(JS_STAMP) ] || [ clients/js/package-lock.json -nt $(JS_STAMP) ]; then \
+			(cd clients/js && npm ci --silent --no-audit --no-fund) && touch $(JS_STAMP) || \
+			{ echo "npm ci failed in clients/js"; exit 1; }; \
+		fi; \
+	else \
+		echo "WARNING: npm is missing; the JavaScript client's tests will be skipped."; \
 	fi
 
 clean:

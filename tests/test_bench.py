@@ -20,8 +20,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 EXPECTED_ROWS = [
     runner.ROW_A,
     runner.ROW_B,
+    runner.ROW_M,
     runner.ROW_C,
     runner.ROW_B_OVER_A,
+    runner.ROW_M_OVER_A,
     runner.ROW_B_OVER_C,
     runner.ROW_HALF_PEAK,
     runner.ROW_B2,
@@ -33,6 +35,7 @@ EXPECTED_ROWS = [
     runner.ROW_CARDS.format(count=1_000),
     runner.ROW_MEMORY.format(count=1_000),
     runner.ROW_MEMORY.format(count=1_000_000),
+    runner.ROW_ADMIN.format(sessions=2_000, licenses=400, page="API: live sessions (second page)"),
 ]
 
 
@@ -59,7 +62,7 @@ def test_quick_bench_writes_a_table_with_every_measurement_and_a_plot(tmp_path):
     rows = table_rows(page)
     missing = [name for name in EXPECTED_ROWS if name not in rows]
     assert not missing, (missing, page)
-    measured = [runner.ROW_A, runner.ROW_B, runner.ROW_C, runner.ROW_STARTS, runner.ROW_B2]
+    measured = [runner.ROW_A, runner.ROW_B, runner.ROW_M, runner.ROW_C, runner.ROW_STARTS, runner.ROW_B2]
     assert all("req/s" in rows[name] for name in measured), (page, done.stderr[-3000:])
     assert rows[runner.ROW_MEMORY.format(count=1_000_000)].startswith("n/a")
     assert "licsrv bench --quick" in page and "cores" in page

@@ -182,7 +182,8 @@ LICSRV_API int licsrv_request_signature(const char *api_key, const char *method,
                                         const char *timestamp, const char *nonce, const unsigned char *body,
                                         size_t body_len, char *out65);
 
-/* Hardware fingerprint: hex SHA-256 of product slug "\n" machine id (64 characters + NUL into out65), the
+/* Hardware fingerprint: hex SHA-256 of "licsrv-hardware-v1\n" product slug "\n" machine id, the same id as
+ * the JavaScript client's hardwareId (64 characters + NUL into out65), the
  * machine id being Linux /etc/machine-id (or /var/lib/dbus/machine-id), macOS IOPlatformUUID, Windows
  * HKLM\SOFTWARE\Microsoft\Cryptography\MachineGuid. It survives reboots and updates; it changes when the OS
  * is reinstalled (or the machine id regenerated, e.g. a cloned VM image that runs systemd-machine-id-setup). */

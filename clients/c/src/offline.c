@@ -305,6 +305,7 @@ int licsrv_hardware_id_from(const char *product, const char *machine_id, char *o
     crypto_hash_sha256_state st;
     unsigned char digest[32];
     crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)"licsrv-hardware-v1\n", 19); /* as clients/js */
     crypto_hash_sha256_update(&st, (const unsigned char *)product, strlen(product));
     crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
     crypto_hash_sha256_update(&st, (const unsigned char *)machine_id, strlen(machine_id));

@@ -337,7 +337,9 @@ static void parser(void) {
     CHECK(out.p && strcmp(out.p, "\"a\\\"\\\\\\n\\u007f\\u00fc\\ud83d\\ude00\"") == 0, "writer escapes like Python: %s", out.p);
     jb_free(&out);
     char h[65];
-    CHECK(licsrv_hardware_id_from("desk-app", "0123456789abcdef", h) == LICSRV_OK && strlen(h) == 64, "fingerprint");
+    CHECK(licsrv_hardware_id_from("desk-app", "0123456789abcdef", h) == LICSRV_OK &&
+              strcmp(h, "50e34f376e3cf0a5f4b4aa08e1636eac476058cfb0e5345b49155188ec2a5283") == 0,
+          "fingerprint: the JavaScript client's fingerprint()");
     char h2[65];
     licsrv_hardware_id_from("other-app", "0123456789abcdef", h2);
     CHECK(strcmp(h, h2) != 0, "fingerprint differs per product");

@@ -8,9 +8,8 @@ from marshmallow import RAISE, Schema, fields, validate
 from licsrv.admin_api.auth import request_actor
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
-from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services import cards
-from licsrv.state import DB
+from licsrv.state import deps_of
 
 
 class BatchCreateSchema(Schema):
@@ -54,9 +53,7 @@ BATCHES = BatchSchema(many=True, exclude=("cards",))
 )
 async def create_batch(request: web.Request) -> web.Response:
     body = await load_body(request, BatchCreateSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        batch, codes = await cards.generate_batch(conn, db.q, actor=request_actor(request), **body)
+    batch, codes = await cards.create_batch(deps_of(request), request_actor(request), **body)
     return ok(BATCH.dump({**batch, "cards": codes, "unused": len(codes)}), status=201)
 
 
@@ -68,22 +65,14 @@ async def create_batch(request: web.Request) -> web.Response:
 )
 async def list_batches(request: web.Request) -> web.Response:
     query = load_query(request, PageQuerySchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        rows = await db.q.list_card_batches(
-            conn, after_id=decode_cursor(query["cursor"]), row_limit=query["limit"] + 1
-        )
-    page = rows[: query["limit"]]
-    cursor = encode_cursor(page[-1]["id"]) if len(rows) > query["limit"] else None
-    return ok_page(BATCHES.dump([dict(r) for r in page]), cursor)
+    page, cursor = await cards.list_batches(deps_of(request), query["cursor"], query["limit"])
+    return ok_page(BATCHES.dump(page), cursor)
 
 
 @documented("Export a batch as CSV", tag="admin: cards", content_type="text/csv", errors=("NOT_FOUND",))
 async def export_batch(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
     batch_id = int(request.match_info["id"])
-    async with db.connection() as conn:
-        return csv_download(batch_id, await cards.export_csv(conn, db.q, batch_id))
+    return csv_download(batch_id, await cards.batch_csv(deps_of(request), batch_id))
 
 
 def csv_download(batch_id: int, text: str) -> web.Response:
@@ -97,17 +86,15 @@ def csv_download(batch_id: int, text: str) -> web.Response:
 
 @documented("Void the unused cards of a batch", tag="admin: cards", errors=("NOT_FOUND",))
 async def void_batch(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        voided = await cards.void_batch(conn, db.q, int(request.match_info["id"]), request_actor(request))
+    voided = await cards.void_whole_batch(
+        deps_of(request), int(request.match_info["id"]), request_actor(request)
+    )
     return ok({"voided": voided})
 
 
 @documented("Void one unused card", tag="admin: cards", errors=("CARD_NOT_FOUND",))
 async def void_card(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        await cards.void_card(conn, db.q, request.match_info["code"], request_actor(request))
+    await cards.void_one_card(deps_of(request), request.match_info["code"], request_actor(request))
     return ok({"voided": 1})
 
 

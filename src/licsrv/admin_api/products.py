@@ -11,7 +11,7 @@ from licsrv.admin_api.schemas import ContentKeySchema, ProductSchema, ProductUpd
 from licsrv.envelope import load_body, ok
 from licsrv.openapi import documented
 from licsrv.services import products
-from licsrv.state import CRYPTO, DB
+from licsrv.state import deps_of
 
 
 def _shown(request: web.Request, found: products.Product | list[products.Product]) -> dict | list:
@@ -28,18 +28,12 @@ def _product_id(request: web.Request) -> int:
 
 @documented("List products", tag="admin: products", answer=ProductSchema(many=True))
 async def list_products(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        found = await products.list_products(conn, db.q)
-    return ok(_shown(request, found))
+    return ok(_shown(request, await products.all_products(deps_of(request))))
 
 
 @documented("Get a product", tag="admin: products", answer=ProductSchema, errors=("NOT_FOUND",))
 async def get_product(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        product = await products.get_product(conn, db.q, _product_id(request))
-    return ok(_shown(request, product))
+    return ok(_shown(request, await products.find_product(deps_of(request), _product_id(request))))
 
 
 @documented(
@@ -51,11 +45,9 @@ async def get_product(request: web.Request) -> web.Response:
 )
 async def rotate_key(request: web.Request) -> web.Response:
     grace_days = (await load_body(request, RotateKeySchema()))["grace_days"]
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        product = await products.rotate_api_key(
-            conn, db.q, _product_id(request), request_actor(request), grace_days
-        )
+    product = await products.rotate_product_key(
+        deps_of(request), _product_id(request), request_actor(request), grace_days
+    )
     return ok(_shown(request, product))
 
 
@@ -66,11 +58,9 @@ async def rotate_key(request: web.Request) -> web.Response:
     errors=("NOT_FOUND", "FORBIDDEN"),
 )
 async def retire_previous_key(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        product = await products.retire_previous_api_key(
-            conn, db.q, _product_id(request), request_actor(request)
-        )
+    product = await products.retire_product_key(
+        deps_of(request), _product_id(request), request_actor(request)
+    )
     return ok(_shown(request, product))
 
 
@@ -83,11 +73,9 @@ async def retire_previous_key(request: web.Request) -> web.Response:
 )
 async def update_product(request: web.Request) -> web.Response:
     changes = await load_body(request, ProductUpdateSchema())
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        product = await products.update_product(
-            conn, db.q, _product_id(request), changes, request_actor(request)
-        )
+    product = await products.change_product(
+        deps_of(request), _product_id(request), changes, request_actor(request)
+    )
     return ok(_shown(request, product))
 
 
@@ -99,14 +87,10 @@ async def update_product(request: web.Request) -> web.Response:
     errors=("NOT_FOUND", "FORBIDDEN"),
 )
 async def set_content_key(request: web.Request) -> web.Response:
-    body = await load_body(request, ContentKeySchema())
-    crypto = request.config_dict[CRYPTO]
-    key = body["content_key"]
-    encrypted = crypto.encrypt_content_key(base64.b64decode(key)) if key else None
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        await products.set_content_key(conn, db.q, _product_id(request), encrypted, request_actor(request))
-        product = await products.get_product(conn, db.q, _product_id(request))
+    key = (await load_body(request, ContentKeySchema()))["content_key"]
+    product = await products.change_content_key(
+        deps_of(request), _product_id(request), base64.b64decode(key) if key else None, request_actor(request)
+    )
     return ok(_shown(request, product))
 
 

@@ -4,6 +4,7 @@ measurements that are not HTTP load (Redis memory per session, card generation).
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+from nacl.public import PrivateKey
 
 from licsrv.db import Queries, connect
 from licsrv.devstack.redis import RedisServer
@@ -64,10 +66,11 @@ async def migrate_only(database_url: str, sql_dir: Path, secret_key: str) -> Non
     await migrate(database_url, sql_dir, secret_key)
 
 
-def start_body(license_key: str) -> str:
-    return orjson.dumps(
-        {"license_key": license_key, "hardware_id": HARDWARE_ID, "client_version": CLIENT_VERSION}
-    ).decode()
+def start_body(license_key: str, client_public_key: str | None = None) -> str:
+    body = {"license_key": license_key, "hardware_id": HARDWARE_ID, "client_version": CLIENT_VERSION}
+    if client_public_key:
+        body["client_public_key"] = client_public_key
+    return orjson.dumps(body).decode()
 
 
 def heartbeat_body(token: str) -> str:
@@ -75,16 +78,19 @@ def heartbeat_body(token: str) -> str:
 
 
 async def start_sessions(
-    base_url: str, api_key: str, license_keys: list[str], concurrency: int = 16
+    base_url: str, api_key: str, license_keys: list[str], concurrency: int = 16, mac: bool = False
 ) -> list[str]:
-    """One live session per license through the real HTTP API; returns their tokens."""
+    """One live session per license through the real HTTP API; returns their tokens. With `mac`, each start
+    sends a client public key, as the client libraries do, so its heartbeats are answered with HMAC."""
     limit = asyncio.Semaphore(concurrency)
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
 
     async with aiohttp.ClientSession(base_url, headers=headers) as http:
 
         async def one(key: str) -> str:
-            async with limit, http.post("/api/v1/sessions/start", data=start_body(key)) as answer:
+            public = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode() if mac else None
+            body = start_body(key, public)
+            async with limit, http.post("/api/v1/sessions/start", data=body) as answer:
                 body = await answer.json()
                 if answer.status != 200:
                     raise RuntimeError(f"session start refused ({answer.status}): {body}")

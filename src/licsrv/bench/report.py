@@ -13,6 +13,7 @@ from licsrv.bench.load import LoadResult
 TARGETS = {
     "a": "(a) bare aiohttp handler",
     "b": "(b) licsrv heartbeat",
+    "m": "(b) licsrv heartbeat, MAC sessions",
     "c": "(c) row-per-heartbeat (UPDATE in PostgreSQL)",
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import re
 import subprocess
 import sys
 import traceback
@@ -33,12 +34,15 @@ from licsrv.devstack.postgres import pg_bin
 from licsrv.settings import Settings
 
 HEARTBEAT_PATH = "/api/v1/sessions/heartbeat"
+WEBHOOK_RATE = re.compile(r"webhooks: \d+ events, (\d+) worker\(s\): [\d.]+ s = (\d+) events/s")
 START_PATH = "/api/v1/sessions/start"
 
 ROW_A = "(a) bare aiohttp handler, 1 worker"
 ROW_B = "(b) licsrv heartbeat, 1 worker"
 ROW_C = "(c) row-per-heartbeat baseline, 1 worker"
+ROW_M = "(b) licsrv heartbeat, MAC sessions (as the client libraries run them), 1 worker"
 ROW_B_OVER_A = "b/a (licsrv / framework ceiling)"
+ROW_M_OVER_A = "b/a with MAC sessions"
 ROW_B_OVER_C = "b/c (licsrv / row-per-heartbeat)"
 ROW_HALF_PEAK = "(b) latency at half its peak rate"
 ROW_CPU = "CPU time per heartbeat at peak: {name}"
@@ -49,6 +53,7 @@ ROW_SCALING = "licsrv 2 workers / 1 worker"
 ROW_STARTS = "session starts/s, 1 worker"
 ROW_MEMORY = "Redis bytes per live session at {count:,}"
 ROW_CARDS = "card keys: {count:,} generated"
+ROW_WEBHOOKS = "webhook events delivered/s, {workers} worker(s)"
 ROW_ADMIN = "admin at scale ({sessions:,} live sessions, {licenses:,} licenses): {page}"
 ROW_ADMIN_SEED = "admin at scale: seeding {sessions:,} live sessions over {licenses:,} licenses"
 
@@ -150,6 +155,10 @@ class Run:
         self._serve("a", bare_server(1))
         tokens = asyncio.run(data.start_sessions(licsrv.base_url, self.api_key, self.license_keys))
         self.bodies = [data.heartbeat_body(token) for token in tokens]
+        mac_tokens = asyncio.run(
+            data.start_sessions(licsrv.base_url, self.api_key, self.license_keys, mac=True)
+        )
+        mac_bodies = [data.heartbeat_body(token) for token in mac_tokens]
         try:
             asyncio.run(data.prepare_rows(stack.rows_url, self.settings.sql_dir, tokens))
             self._serve("c", rows_server(stack, 1))
@@ -162,14 +171,16 @@ class Run:
             for key in ("a", "b", "c")
             if key in self.servers
         }
+        # The same licsrv worker, heartbeats of sessions started with a client key: answered with HMAC.
+        wrks["m"] = Wrk(licsrv.base_url + HEARTBEAT_PATH, mac_bodies, self.api_key, config.wrk_threads)
         try:
             # Rounds interleave the servers, so a noisy neighbour hurts all of them alike.
             peaks: dict[str, LoadResult] = {}
             costs: dict[str, tuple[float, float]] = {}  # CPU µs per answer: (server, its data store)
-            stores = {"a": None, "b": stack.redis.pid, "c": stack.postgres.pid}
+            stores = {"a": None, "b": stack.redis.pid, "m": stack.redis.pid, "c": stack.postgres.pid}
             for _ in range(config.rounds):
                 for key, wrk in wrks.items():
-                    server_cpu = CpuMeter(self.servers[key].pids)
+                    server_cpu = CpuMeter(self.servers["b" if key == "m" else key].pids)
                     store_cpu = CpuMeter(lambda key=key: [pid] if (pid := stores[key]) else [])
                     server_cpu.start()
                     store_cpu.start()
@@ -178,22 +189,26 @@ class Run:
                     if key not in peaks or result.rps > peaks[key].rps:
                         peaks[key] = result
                         costs[key] = tuple(1e6 * seconds / max(result.requests, 1) for seconds in used)
-            results.peaks = {key: peaks[key] for key in ("a", "b", "c") if key in peaks}
-            for key, name in (("a", ROW_A), ("b", ROW_B), ("c", ROW_C)):
+            results.peaks = {key: peaks[key] for key in ("a", "b", "m", "c") if key in peaks}
+            for key, name in (("a", ROW_A), ("b", ROW_B), ("m", ROW_M), ("c", ROW_C)):
                 if key in peaks:
                     results.add(name, _fmt_peak(peaks[key]))
             a, b, c = peaks.get("a"), peaks.get("b"), peaks.get("c")
             if a and b:
                 ratio = b.rps / a.rps
                 results.add(ROW_B_OVER_A, f"{ratio:.2f}", "≥ 0.60", ratio >= 0.6)
+            m = peaks.get("m")
+            if a and m:
+                ratio = m.rps / a.rps
+                results.add(ROW_M_OVER_A, f"{ratio:.2f}", "≥ 0.60", ratio >= 0.6)
             if b and c:
                 ratio = b.rps / c.rps
                 results.add(ROW_B_OVER_C, f"{ratio:.2f}", "≥ 3", ratio >= 3)
             self._cpu_rows(costs)
-            curves: dict[str, list[LoadResult]] = {key: [] for key in wrks}
+            curves: dict[str, list[LoadResult]] = {key: [] for key in wrks if key != "m"}
             for fraction in config.fractions:
-                for key, wrk in wrks.items():
-                    curves[key].append(wrk.offered(fraction * peaks[key].rps, config.seconds))
+                for key in curves:
+                    curves[key].append(wrks[key].offered(fraction * peaks[key].rps, config.seconds))
             results.curves = curves
             half = next(
                 (
@@ -216,7 +231,7 @@ class Run:
             self._stop("c")
 
     def _cpu_rows(self, costs: dict[str, tuple[float, float]]) -> None:
-        stores = {"a": "", "b": "Redis", "c": "PostgreSQL"}
+        stores = {"a": "", "b": "Redis", "m": "Redis", "c": "PostgreSQL"}
         for key, (server, store) in costs.items():
             parts = f" (server {server:.0f} + {stores[key]} {store:.0f})" if stores[key] else ""
             self.results.add(ROW_CPU.format(name=TARGETS[key]), f"{server + store:.0f} µs{parts}")
@@ -288,6 +303,28 @@ class Run:
         if 1_000_000 not in counts:
             self.results.add(ROW_MEMORY.format(count=1_000_000), n_a("full mode only"), "≤ 300 B at 1 M")
 
+    def webhooks(self) -> None:
+        """The webhook delivery rate, from the slow test that measures it against a real receiver."""
+        checkout = Path(__file__).resolve().parents[3]
+        test = checkout / "tests" / "test_webhooks_bench.py"
+        if not test.exists():
+            for workers in (1, 2):
+                self.results.add(ROW_WEBHOOKS.format(workers=workers), n_a("needs a checkout's tests/"))
+            return
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(test), "-m", "slow", "-s", "-q", "-p", "no:cacheprovider"],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        found = dict(WEBHOOK_RATE.findall(done.stdout))
+        for workers in ("1", "2"):
+            rate = found.get(workers)
+            result = f"{float(rate):,.0f} events/s" if rate else n_a(f"pytest exited {done.returncode}")
+            self.results.add(ROW_WEBHOOKS.format(workers=workers), result)
+
     def admin_at_scale(self) -> None:
         """Every admin page and management listing with a million live sessions, on a stack of its own."""
         from licsrv.admin_bench import run_measure, run_seed, run_seed_live
@@ -315,7 +352,7 @@ class Run:
     def run(self) -> Results:
         results = self.results
         _attempt(results, [], lambda: results.versions.update(_versions()))
-        heartbeat_rows = [ROW_A, ROW_B, ROW_C, ROW_B_OVER_A, ROW_B_OVER_C, ROW_HALF_PEAK]
+        heartbeat_rows = [ROW_A, ROW_B, ROW_M, ROW_C, ROW_B_OVER_A, ROW_M_OVER_A, ROW_B_OVER_C, ROW_HALF_PEAK]
         worker_rows = [ROW_B2, ROW_A2, ROW_SCALING]
         card_rows = [ROW_CARDS.format(count=self.config.cards)]
         if wrk_path() is None:
@@ -339,6 +376,7 @@ class Run:
             if self.stack is not None:
                 self.stack.stop()
         self.memory()
+        _attempt(results, [ROW_WEBHOOKS.format(workers=n) for n in (1, 2)], self.webhooks)
         sessions, licenses, _ = self.config.admin_scale
         _attempt(results, [ROW_ADMIN_SEED.format(sessions=sessions, licenses=licenses)], self.admin_at_scale)
         results.notes += NOTES
@@ -383,6 +421,8 @@ NOTES = [
     "own.",
     "Card keys: wall time of `licsrv cards generate -n N -d 30 --out …` in a subprocess, interpreter start "
     "included.",
+    "Webhooks: `pytest tests/test_webhooks_bench.py -m slow -s` (3 000 events committed at once, delivered "
+    "to a real aiohttp receiver on loopback by 1 and by 2 app instances in one process; none twice).",
     "Admin at scale: a stack of its own seeded with `licsrv seed --licenses L --history H --live-sessions S` "
     "(live sessions made through the live layer with their open history rows), then `licsrv bench-admin`: "
     "sequential requests over loopback HTTP to every admin page (a viewer's login) and to the management "

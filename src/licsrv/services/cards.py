@@ -14,6 +14,7 @@ import asyncpg
 from licsrv.codes import card_code_is_well_formed, new_card_codes, new_license_key, normalise
 from licsrv.db import Queries
 from licsrv.errors import ApiError
+from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable, find_client_license, license_view
 from licsrv.services.products import Product
@@ -276,3 +277,33 @@ async def _recharge(conn, queries, product, card, license_key, hardware_id, ip, 
     await emit(conn, queries, "card.redeemed", _card_event(card, license_row, hardware_id, ip, "recharged"))
     used = await queries.count_devices(conn, license_id=target["id"])
     return {**license_view(license_row, used), "recharged": True}
+
+
+# The use cases as the admin UI and the management API call them: each opens the one connection it uses.
+
+
+async def create_batch(deps: Deps, actor: Actor, **fields: Any) -> tuple[dict[str, Any], list[str]]:
+    async with deps.db.connection() as conn:
+        return await generate_batch(conn, deps.q, actor=actor, **fields)
+
+
+async def list_batches(deps: Deps, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    async with deps.db.connection() as conn:
+        rows = await deps.q.list_card_batches(conn, after_id=decode_cursor(cursor), row_limit=limit + 1)
+    page = [dict(row) for row in rows[:limit]]
+    return page, encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+
+
+async def batch_csv(deps: Deps, batch_id: int) -> str:
+    async with deps.db.connection() as conn:
+        return await export_csv(conn, deps.q, batch_id)
+
+
+async def void_whole_batch(deps: Deps, batch_id: int, actor: Actor) -> int:
+    async with deps.db.connection() as conn:
+        return await void_batch(conn, deps.q, batch_id, actor)
+
+
+async def void_one_card(deps: Deps, code: str, actor: Actor) -> None:
+    async with deps.db.connection() as conn:
+        await void_card(conn, deps.q, code, actor)

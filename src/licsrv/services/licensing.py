@@ -133,20 +133,34 @@ async def validate_license(
     return {**license_view(license_row, used), "valid": True}
 
 
+async def force_end_session(
+    conn: asyncpg.Connection, deps: Deps, license_id: int, session_id: str, timeout_s: int, now: datetime
+) -> bool:
+    """Ends a live session from the server side (`forced`: its next heartbeat hears SESSION_TERMINATED) and
+    closes its history row on the caller's connection; False if it was no longer live."""
+    ended = await deps.live.terminate(license_id, session_id, "forced", timeout_s)
+    if ended:
+        await deps.q.close_session_history(
+            conn,
+            id=session_id,
+            ended_at=now,
+            end_reason="forced",
+            event=event_type_if_wanted(deps, "session.terminated"),
+        )
+    return ended
+
+
 async def end_device_sessions(
     conn: asyncpg.Connection, deps: Deps, license_id: int, hardware_ids: list[str], now: datetime
 ) -> None:
     """A device's live sessions end with it (as `forced`), on the caller's connection and transaction."""
     for hardware_id in hardware_ids:
         for row in await deps.q.open_sessions_of_device(conn, license_id=license_id, hardware_id=hardware_id):
-            await deps.live.terminate(license_id, row["id"], "forced", deps.tombstone_seconds())
-            await deps.q.close_session_history(
-                conn,
-                id=row["id"],
-                ended_at=now,
-                end_reason="forced",
-                event=event_type_if_wanted(deps, "session.terminated"),
-            )
+            if not await force_end_session(conn, deps, license_id, row["id"], deps.tombstone_seconds(), now):
+                # Gone from Redis already: its history row is closed all the same.
+                await deps.q.close_session_history(
+                    conn, id=row["id"], ended_at=now, end_reason="forced", event=None
+                )
 
 
 async def deactivate_device(

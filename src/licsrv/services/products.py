@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
@@ -20,6 +20,9 @@ from licsrv.services.audit import Actor, record_change
 from licsrv.services.rate_limits import parse_rate_limits
 from licsrv.supervise import stop as stop_task
 from licsrv.supervise import supervise
+
+if TYPE_CHECKING:
+    from licsrv.deps import Deps
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +94,7 @@ class ProductCache:
         self._also = also or []
         self._by_key: dict[str, Product] = {}
         self._by_previous_key: dict[str, Product] = {}
+        self._reloading = asyncio.Lock()
         self._by_id: dict[int, Product] = {}
         self._task: asyncio.Task | None = None
 
@@ -109,12 +113,15 @@ class ProductCache:
         return list(self._by_id.values())
 
     async def reload(self) -> None:
-        async with self._db.connection() as conn:
-            products = [Product.from_row(row) for row in await self._db.q.list_products(conn)]
-        self._by_key = {p.api_key: p for p in products}
-        now = datetime.now(UTC)
-        self._by_previous_key = {p.previous_api_key: p for p in products if p.previous_key_valid(now)}
-        self._by_id = {p.id: p for p in products}
+        # One at a time: a reload that read the table before a change must not land after one that read it
+        # afterwards (the periodic refresh racing a NOTIFY would otherwise bring a rotated key back).
+        async with self._reloading:
+            async with self._db.connection() as conn:
+                products = [Product.from_row(row) for row in await self._db.q.list_products(conn)]
+            self._by_key = {p.api_key: p for p in products}
+            now = datetime.now(UTC)
+            self._by_previous_key = {p.previous_api_key: p for p in products if p.previous_key_valid(now)}
+            self._by_id = {p.id: p for p in products}
         for reload in self._also:
             await reload()
 
@@ -284,3 +291,40 @@ async def set_content_key(
         await queries.set_product_content_key(conn, id=product_id, content_key_enc=content_key_enc)
         await record_change(conn, queries, actor, "product.content_key", "product", product_id)
         await queries.notify_products_changed(conn)
+
+
+# The use cases as the admin UI and the management API call them: each opens the one connection it uses
+# (the functions above take a connection for the CLI, the benchmark and migrations-time callers).
+
+
+async def all_products(deps: Deps) -> list[Product]:
+    async with deps.db.connection() as conn:
+        return await list_products(conn, deps.q)
+
+
+async def find_product(deps: Deps, product_id: int) -> Product:
+    async with deps.db.connection() as conn:
+        return await get_product(conn, deps.q, product_id)
+
+
+async def change_product(deps: Deps, product_id: int, changes: dict[str, Any], actor: Actor) -> Product:
+    async with deps.db.connection() as conn:
+        return await update_product(conn, deps.q, product_id, changes, actor)
+
+
+async def rotate_product_key(deps: Deps, product_id: int, actor: Actor, grace_days: int) -> Product:
+    async with deps.db.connection() as conn:
+        return await rotate_api_key(conn, deps.q, product_id, actor, grace_days)
+
+
+async def retire_product_key(deps: Deps, product_id: int, actor: Actor) -> Product:
+    async with deps.db.connection() as conn:
+        return await retire_previous_api_key(conn, deps.q, product_id, actor)
+
+
+async def change_content_key(deps: Deps, product_id: int, content_key: bytes | None, actor: Actor) -> Product:
+    """Stores the content key encrypted under the server secret (None clears it)."""
+    encrypted = deps.crypto.encrypt_content_key(content_key) if content_key else None
+    async with deps.db.connection() as conn:
+        await set_content_key(conn, deps.q, product_id, encrypted, actor)
+        return await get_product(conn, deps.q, product_id)

@@ -275,15 +275,8 @@ async def terminate_session(deps: Deps, session_id: str, actor: Actor) -> dict[s
             raise ApiError("NOT_FOUND", "No live session with this id.")
         product_id = await deps.q.get_license_product_id(conn, id=row["license_id"])
         timeout = deps.session_timeout_of(product_id)
-        if not await deps.live.terminate(row["license_id"], session_id, "forced", timeout):
+        if not await licensing.force_end_session(conn, deps, row["license_id"], session_id, timeout, now):
             raise ApiError("NOT_FOUND", "No live session with this id.")
-        await deps.q.close_session_history(
-            conn,
-            id=session_id,
-            ended_at=now,
-            end_reason="forced",
-            event=event_type_if_wanted(deps, "session.terminated"),
-        )
         await record_change(
             conn,
             deps.q,

@@ -12,7 +12,7 @@ from licsrv.domain import API_KEY_GRACE_DAYS
 from licsrv.envelope import as_api_error
 from licsrv.errors import ApiError
 from licsrv.services import admins, products, tokens
-from licsrv.state import DB
+from licsrv.state import DB, deps_of
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
 
@@ -20,11 +20,9 @@ from licsrv.web.session import actor_of
 async def product_page(
     request: web.Request, error: str | None = None, status: int = 200, **extra
 ) -> web.Response:
-    db = request.config_dict[DB]
-    product_id = int(request.match_info.get("id", "1"))
-    async with db.connection() as conn:
-        product = await products.get_product(conn, db.q, product_id)
-        all_products = await products.list_products(conn, db.q)
+    deps = deps_of(request)
+    product = await products.find_product(deps, int(request.match_info.get("id", "1")))
+    all_products = deps.products.all()
     return page(
         request,
         "admin/product.html",
@@ -41,7 +39,6 @@ async def product_page(
 @requires("owner")
 async def product_update(request: web.Request) -> web.Response:
     data = await form(request)
-    db = request.config_dict[DB]
     product_id = int(request.match_info["id"])
     try:
         # The management API's schema: the form is refused for the same reasons, in the same words.
@@ -57,8 +54,7 @@ async def product_update(request: web.Request) -> web.Response:
                 "require_signed_requests": data.get("require_signed_requests") == "on",
             }
         )
-        async with db.connection() as conn:
-            await products.update_product(conn, db.q, product_id, changes, actor_of(request))
+        await products.change_product(deps_of(request), product_id, changes, actor_of(request))
     except (ApiError, ValidationError) as exc:
         error = as_api_error(exc, request)
         return await product_page(request, error=flash_error(error), status=error.status)
@@ -71,13 +67,11 @@ TEXT_SETTINGS = ("current_version", "minimum_version", "download_url", "whats_ne
 @requires("owner")
 async def product_rotate(request: web.Request) -> web.Response:
     data = await form(request)
-    db = request.config_dict[DB]
     try:
         grace_days = int(data.get("grace_days") or API_KEY_GRACE_DAYS)
-        async with db.connection() as conn:
-            await products.rotate_api_key(
-                conn, db.q, int(request.match_info["id"]), actor_of(request), grace_days
-            )
+        await products.rotate_product_key(
+            deps_of(request), int(request.match_info["id"]), actor_of(request), grace_days
+        )
     except ValueError:
         return await product_page(request, error="The grace period is a number of days.", status=400)
     except ApiError as exc:
@@ -91,9 +85,7 @@ async def product_rotate(request: web.Request) -> web.Response:
 
 @requires("owner")
 async def product_retire_previous_key(request: web.Request) -> web.Response:
-    db = request.config_dict[DB]
-    async with db.connection() as conn:
-        await products.retire_previous_api_key(conn, db.q, int(request.match_info["id"]), actor_of(request))
+    await products.retire_product_key(deps_of(request), int(request.match_info["id"]), actor_of(request))
     return await product_page(request, message="The previous API key is refused from now on.")
 
 

@@ -10,13 +10,12 @@ from licsrv.codes import card_code_is_well_formed, normalise
 from licsrv.errors import ApiError
 from licsrv.services import cards
 from licsrv.services.audit import record_change, record_security_event
-from licsrv.services.licensing import end_device_sessions
+from licsrv.services.licensing import end_device_sessions, force_end_session
 from licsrv.services.portal.accounts import customer, locked_account, portal_settings
 from licsrv.services.portal.logins import PortalLogin
 from licsrv.services.portal.registration import license_from_card
 from licsrv.services.products import Product
 from licsrv.services.sessions import to_ms
-from licsrv.webhooks.outbox import event_type_if_wanted
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -196,17 +195,10 @@ async def end_session(
     async with deps.db.transaction() as conn:
         account = await locked_account(conn, deps, login)
         row = await deps.q.account_open_session(conn, account_id=account["id"], session_id=session_id)
-        ended = row is not None and await deps.live.terminate(
-            row["license_id"], session_id, "forced", product.session_timeout
+        ended = row is not None and await force_end_session(
+            conn, deps, row["license_id"], session_id, product.session_timeout, now
         )
         if ended:
-            await deps.q.close_session_history(
-                conn,
-                id=session_id,
-                ended_at=now,
-                end_reason="forced",
-                event=event_type_if_wanted(deps, "session.terminated"),
-            )
             await record_change(
                 conn,
                 deps.q,
