@@ -5,15 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-all lint format install system-deps browser-deps bench-deps nginx-deps js-deps bench profile clean
+.PHONY: run test test-all lint format install system-deps browser-deps bench-deps nginx-deps js-deps c-client-deps c-client bench profile clean
 
 run: install system-deps
 	$(BIN)/licsrv dev
 
-test: install system-deps browser-deps bench-deps nginx-deps js-deps lint
+test: install system-deps browser-deps bench-deps nginx-deps js-deps c-client-deps lint
 	$(BIN)/python -m pytest
 
-test-all: install system-deps browser-deps bench-deps nginx-deps js-deps
+test-all: install system-deps browser-deps bench-deps nginx-deps js-deps c-client-deps
 	$(BIN)/python -m pytest -m ""
 
 bench: install system-deps bench-deps
@@ -24,9 +24,13 @@ profile: install system-deps bench-deps
 
 LINTED := src tests clients/python
 
-lint: install
+lint: install c-client
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/ruff check $(LINTED)
+
+# liblicsrv (clients/c), compiled with -Wall -Wextra -Werror; tests/test_c_client.py builds it too.
+c-client: c-client-deps
+	@$(MAKE) -s -C clients/c
 
 format: install
 	$(BIN)/ruff format $(LINTED)
@@ -57,6 +61,14 @@ system-deps:
 		echo "Installing Redis (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server || \
 		{ echo "redis-server is missing and could not be installed: install the 'redis-server' package as root."; exit 1; }; \
+	fi
+
+# The C client (clients/c) builds against Debian's libsodium and libcurl.
+c-client-deps:
+	@if ! dpkg -s libsodium-dev libcurl4-openssl-dev >/dev/null 2>&1; then \
+		echo "Installing libsodium-dev and libcurl4-openssl-dev for the C client (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsodium-dev libcurl4-openssl-dev || \
+		{ echo "libsodium-dev or libcurl4-openssl-dev is missing and could not be installed: install them as root."; exit 1; }; \
 	fi
 
 # The browser tests drive Debian's chromium through Playwright; without it they skip and say why.
@@ -99,4 +111,5 @@ js-deps:
 	fi
 
 clean:
+	$(MAKE) -C clients/c clean
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
