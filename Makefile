@@ -17,12 +17,12 @@ test-all: install system-deps browser-deps bench-deps nginx-deps js-deps c-clien
 	$(BIN)/python -m pytest -m ""
 
 bench: install system-deps bench-deps
-	$(BIN)/licsrv bench
+	$(BIN)/python -m bench
 
 profile: install system-deps bench-deps
-	$(BIN)/licsrv bench --profile
+	$(BIN)/python -m bench --profile
 
-LINTED := src tests clients/python
+LINTED := src tests bench clients/python
 
 lint: install c-client
 	$(BIN)/ruff format --check $(LINTED)

@@ -99,8 +99,9 @@ async def test_a_session_gone_from_redis_is_closed_as_timeout_when_a_listing_mee
 @pytest.mark.slow
 def test_every_admin_page_and_listing_answers_with_a_million_live_sessions():
     """`make bench` measures this stack's p95; here every page must simply answer, paged."""
-    from licsrv.admin_bench import run_measure, run_seed, run_seed_live
-    from licsrv.bench.servers import Stack
+    from bench.admin import run_measure, run_seed, run_seed_live
+    from bench.servers import Stack
+
     from licsrv.migrate import migrate
     from licsrv.settings import Settings
 

@@ -1,4 +1,4 @@
-"""`licsrv bench --quick` runs end to end and writes the table; no throughput is asserted (shared machine)."""
+"""`python -m bench --quick` runs end to end and writes the table; no throughput is asserted (shared host)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from licsrv.bench import runner
-from licsrv.bench.load import parse_wrk
+from bench import runner
+from bench.load import parse_wrk
 
 pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+# The benchmark lives outside the server package, at the top of the checkout.
+BENCH_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join((str(SRC), str(ROOT)))}
 
 EXPECTED_ROWS = [
     runner.ROW_A,
@@ -51,8 +53,8 @@ def table_rows(page: str) -> dict[str, str]:
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)")
 def test_quick_bench_writes_a_table_with_every_measurement_and_a_plot(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "licsrv.cli", "bench", "--quick", "--output-dir", str(tmp_path)],
-        env={**os.environ, "PYTHONPATH": str(SRC)},
+        [sys.executable, "-m", "bench", "--quick", "--output-dir", str(tmp_path)],
+        env=BENCH_ENV,
         capture_output=True,
         text=True,
         timeout=240,
@@ -65,7 +67,7 @@ def test_quick_bench_writes_a_table_with_every_measurement_and_a_plot(tmp_path):
     measured = [runner.ROW_A, runner.ROW_B, runner.ROW_M, runner.ROW_C, runner.ROW_STARTS, runner.ROW_B2]
     assert all("req/s" in rows[name] for name in measured), (page, done.stderr[-3000:])
     assert rows[runner.ROW_MEMORY.format(count=1_000_000)].startswith("n/a")
-    assert "licsrv bench --quick" in page and "cores" in page
+    assert "python -m bench --quick" in page and "cores" in page
     assert (tmp_path / "benchmarks-latency.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -82,7 +84,7 @@ def test_wrk_result_line_is_read_from_the_output():
 
 
 def test_profile_summary_counts_own_time_and_licsrv_frames():
-    from licsrv.bench.profile import summarise
+    from bench.profile import summarise
 
     raw = (
         "serve (licsrv/serve.py:69);Runner.run (asyncio/runners.py:118);"
@@ -99,8 +101,8 @@ def test_profile_summary_counts_own_time_and_licsrv_frames():
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)")
 def test_profile_command_reports_and_draws_a_flame_graph(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "licsrv.cli", "bench", "--profile", "--quick", "--output-dir", str(tmp_path)],
-        env={**os.environ, "PYTHONPATH": str(SRC)},
+        [sys.executable, "-m", "bench", "--profile", "--quick", "--output-dir", str(tmp_path)],
+        env=BENCH_ENV,
         capture_output=True,
         text=True,
         timeout=240,
@@ -108,3 +110,10 @@ def test_profile_command_reports_and_draws_a_flame_graph(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "own time:" in done.stdout and "HeartbeatFastPath.__call__" in done.stdout
     assert (tmp_path / "heartbeat-profile.svg").read_text().startswith("<?xml")
+
+
+def test_the_server_package_holds_no_benchmark():
+    """The wheel ships the server only: the harness and its SQL live at the top of the checkout."""
+    assert not (SRC / "licsrv" / "bench").exists() and not (SRC / "licsrv" / "admin_bench.py").exists()
+    production = {path.name for path in (ROOT / "sql" / "queries").glob("*.sql")}
+    assert "bench.sql" not in production and "seed.sql" not in production

@@ -67,9 +67,10 @@ class Queries:
         return name in self._queries
 
     @classmethod
-    def load(cls, directory: Path) -> Queries:
+    def load(cls, directory: Path, *more: Path) -> Queries:
+        """Every statement of `directory` (and of `more`, e.g. the benchmark's own statements)."""
         queries: dict[str, Query] = {}
-        for path in sorted(directory.glob("*.sql")):
+        for path in sorted(p for folder in (directory, *more) for p in folder.glob("*.sql")):
             for query in parse_sql_file(path.read_text(encoding="utf-8"), path.name):
                 if query.name in queries:
                     raise ValueError(f"SQL statement {query.name} is defined twice ({path.name})")

@@ -1,4 +1,4 @@
-"""`licsrv bench --profile`: where a worker's time goes under peak heartbeat load.
+"""`python -m bench --profile`: where a worker's time goes under peak heartbeat load.
 
 Starts the benchmark's own PostgreSQL, Redis and one `licsrv serve` worker with live sessions, drives
 heartbeats with wrk and samples the worker with py-spy meanwhile. Prints the functions with the most samples
@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from licsrv.bench import data
-from licsrv.bench.load import Wrk
-from licsrv.bench.runner import HEARTBEAT_PATH, Config, Run
-from licsrv.bench.servers import Stack, licsrv_server
+from bench import data
+from bench.load import Wrk
+from bench.runner import HEARTBEAT_PATH, Config, Run
+from bench.servers import Stack, licsrv_server
 
 STARTUP = ("<module>", "serve ", "run_worker ", "_serve_app ", "main ")
 
@@ -57,7 +57,7 @@ def profile_heartbeats(seconds: float, output: Path) -> str:
     py_spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("py-spy is not installed (`make profile` installs it into the virtualenv)")
-    run = Run(Config.full(seconds), "licsrv bench --profile")
+    run = Run(Config.full(seconds), "python -m bench --profile")
     run.stack = Stack().start()
     workdir = Path(tempfile.mkdtemp(prefix="licsrv-profile-"))
     try:

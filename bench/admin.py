@@ -1,4 +1,5 @@
-"""`licsrv seed` and `licsrv bench-admin`: large data, then the p95 of admin pages measured over real HTTP."""
+"""`python -m bench seed` and `python -m bench admin`: large data, then the p95 of admin pages measured over
+real HTTP."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
+from bench import BENCH_SQL
 from licsrv.app import create_app
 from licsrv.db import Queries, connect
 from licsrv.devstack.postgres import free_port
@@ -63,7 +65,7 @@ async def seed(settings: Settings, licenses: int, history: int) -> tuple[int, in
     started = time.perf_counter()
     conn = await connect(settings.database_url)
     try:
-        queries = Queries.load(settings.sql_dir / "queries")
+        queries = Queries.load(settings.sql_dir / "queries", BENCH_SQL)
         prefix = secrets.token_hex(2).upper().replace("0", "A").replace("1", "B")
         made = await queries.seed_licenses(conn, count=licenses, product_id=1, prefix="S" + prefix[:4])
         rows = await queries.seed_history(conn, count=history, prefix=f"seed{prefix}-")
@@ -85,10 +87,10 @@ async def seed_live_sessions(settings: Settings, sessions: int, licenses: int) -
     redis = make_redis(settings.redis_url, socket_timeout=30)
     live = LiveSessions(redis, Batcher(redis), id_key=settings.secret_key.encode())
     try:
-        queries = Queries.load(settings.sql_dir / "queries")
+        queries = Queries.load(settings.sql_dir / "queries", BENCH_SQL)
         license_ids = [row["id"] for row in await queries.seeded_license_ids(conn, row_limit=licenses)]
         if not license_ids:
-            raise RuntimeError("no seeded licenses: run `licsrv seed --licenses N` first")
+            raise RuntimeError("no seeded licenses: run `python -m bench seed --licenses N` first")
         owners = [license_ids[n % len(license_ids)] for n in range(sessions)]
         now = datetime.now(UTC)
         now_ms = int(now.timestamp() * 1000)
@@ -144,7 +146,7 @@ async def measure(settings: Settings, requests_per_page: int) -> dict[str, tuple
     conn = await connect(settings.database_url)
     username, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(16)
     try:
-        queries = Queries.load(settings.sql_dir / "queries")
+        queries = Queries.load(settings.sql_dir / "queries", BENCH_SQL)
         await create_admin(conn, queries, username, password, "viewer", CLI_ACTOR)
         _, token = await create_token(conn, queries, username, "viewer", CLI_ACTOR)
         license_id = await queries.newest_license_id(conn)

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from nacl.public import PrivateKey
 
+from bench import BENCH_SQL
 from licsrv.db import Queries, connect
 from licsrv.devstack.redis import RedisServer
 from licsrv.live.batcher import Batcher
@@ -46,7 +47,7 @@ async def prepare_licsrv(
 ) -> tuple[str, list[str]]:
     """Migrates, configures the default product for long sessions; returns its API key and license keys."""
     await migrate(database_url, sql_dir, secret_key)
-    queries = Queries.load(sql_dir / "queries")
+    queries = Queries.load(sql_dir / "queries", BENCH_SQL)
     conn = await connect(database_url)
     try:
         product = await update_product(conn, queries, DEFAULT_PRODUCT_ID, PRODUCT_SETTINGS, BENCH_ACTOR)
@@ -101,7 +102,7 @@ async def start_sessions(
 
 async def prepare_rows(rows_url: str, sql_dir: Path, tokens: list[str]) -> None:
     """The baseline's table in its own database, created here and not by the app's migrations."""
-    queries = Queries.load(sql_dir / "queries")
+    queries = Queries.load(sql_dir / "queries", BENCH_SQL)
     conn = await connect(rows_url)
     try:
         await queries.bench_create_sessions_table(conn)

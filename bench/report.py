@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from licsrv.bench.load import LoadResult
+from bench.load import LoadResult
 
 TARGETS = {
     "a": "(a) bare aiohttp handler",

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import aiohttp
 
-from licsrv.bench import data
-from licsrv.bench.cpu import CpuMeter
-from licsrv.bench.load import LoadResult, Wrk, wrk_path
-from licsrv.bench.report import TARGETS, Results, n_a, write
-from licsrv.bench.servers import (
+from bench import data
+from bench.cpu import CpuMeter
+from bench.load import LoadResult, Wrk, wrk_path
+from bench.report import TARGETS, Results, n_a, write
+from bench.servers import (
     SECRET_KEY,
     ServerProcess,
     Stack,
@@ -305,7 +305,7 @@ class Run:
 
     def webhooks(self) -> None:
         """The webhook delivery rate, from the slow test that measures it against a real receiver."""
-        checkout = Path(__file__).resolve().parents[3]
+        checkout = Path(__file__).resolve().parents[1]
         test = checkout / "tests" / "test_webhooks_bench.py"
         if not test.exists():
             for workers in (1, 2):
@@ -327,7 +327,7 @@ class Run:
 
     def admin_at_scale(self) -> None:
         """Every admin page and management listing with a million live sessions, on a stack of its own."""
-        from licsrv.admin_bench import run_measure, run_seed, run_seed_live
+        from bench.admin import run_measure, run_seed, run_seed_live
 
         sessions, licenses, history = self.config.admin_scale
         stack = Stack().start()
@@ -397,7 +397,7 @@ NOTES = [
     "(a) reads the body and answers a fixed small JSON body; (b) is `POST /api/v1/sessions/heartbeat` of "
     "licsrv (`licsrv serve --workers N`, signed envelope, one batched Redis script); (c) parses the body and "
     "updates the session row's `last_heartbeat` to `now()` by token through an asyncpg pool set up like "
-    "licsrv's own, in a database of its own (sql/queries/bench.sql); PostgreSQL runs with its durable "
+    "licsrv's own, in a database of its own (bench/sql/bench.sql); PostgreSQL runs with its durable "
     "defaults (fsync, synchronous commit), as the older server's did.",
     "licsrv serves heartbeats ahead of aiohttp's router and middlewares (licsrv.fastpath); (a) is a plain "
     "aiohttp route. Both parse the HTTP request and write the answer through aiohttp.",
@@ -423,10 +423,10 @@ NOTES = [
     "included.",
     "Webhooks: `pytest tests/test_webhooks_bench.py -m slow -s` (3 000 events committed at once, delivered "
     "to a real aiohttp receiver on loopback by 1 and by 2 app instances in one process; none twice).",
-    "Admin at scale: a stack of its own seeded with `licsrv seed --licenses L --history H --live-sessions S` "
-    "(live sessions made through the live layer with their open history rows), then `licsrv bench-admin`: "
-    "sequential requests over loopback HTTP to every admin page (a viewer's login) and to the management "
-    "API's listings (a viewer token), p50 and p95 of each.",
+    "Admin at scale: a stack of its own seeded by `python -m bench seed --licenses L --history H "
+    "--live-sessions S` (live sessions made through the live layer with their open history rows), then "
+    "`python -m bench admin`: sequential requests over loopback HTTP to every admin page (a viewer's login) "
+    "and to the management API's listings (a viewer token), p50 and p95 of each.",
     "The machine is shared and wrk runs on the same cores as the servers, Redis and PostgreSQL: on 2 cores "
     "a second worker competes with wrk and Redis, so the 2-worker row is a floor, not the scaling of N "
     "workers on N free cores; the bare aiohttp ratio next to it shows what the machine allows.",

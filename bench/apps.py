@@ -2,7 +2,7 @@
 row-per-heartbeat design (one PostgreSQL UPDATE per heartbeat through an asyncpg pool).
 
 Both run like `licsrv serve`: uvloop, no access log, N processes sharing the port through SO_REUSEPORT.
-Started as `python -m licsrv.bench.apps {bare,rows} --port P --workers N [--dsn URL]`.
+Started as `python -m bench.apps {bare,rows} --port P --workers N [--dsn URL]`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from bench import BENCH_SQL
 from licsrv.db import Queries, connect_pool
 from licsrv.serve import install_uvloop
 from licsrv.settings import Settings
@@ -53,7 +54,7 @@ def rows_app(dsn: str, sql_dir: Path, pool_max: int) -> web.Application:
     app = web.Application()
 
     async def pool(app: web.Application) -> AsyncIterator[None]:
-        app[QUERIES] = Queries.load(sql_dir / "queries")
+        app[QUERIES] = Queries.load(sql_dir / "queries", BENCH_SQL)
         # The same pool as licsrv's own (no reset round trip on release): the baseline is not handicapped.
         app[POOL] = await connect_pool(dsn, max_size=pool_max)
         yield
@@ -72,7 +73,7 @@ def run_one(kind: str, port: int, dsn: str, reuse_port: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="licsrv.bench.apps")
+    parser = argparse.ArgumentParser(prog="bench.apps")
     parser.add_argument("kind", choices=["bare", "rows"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)

@@ -1,4 +1,4 @@
-"""`licsrv bench`: picks the mode and the output directory, runs, prints the page."""
+"""`python -m bench` (`make bench`): picks the mode and the output directory, runs, prints the page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from licsrv.bench.runner import Config, run_bench
+from bench.runner import Config, run_bench
 from licsrv.logs import setup_logging
 
 
@@ -18,7 +18,9 @@ def run_from_cli(quick: bool, seconds: float, output_dir: str | None) -> None:
         # A quick run must not overwrite the published numbers.
         output_dir = tempfile.mkdtemp(prefix="licsrv-bench-quick-") if quick else "docs"
     command = (
-        "licsrv bench"
+        "make bench"
+        if not quick and seconds == 5.0
+        else "python -m bench"
         + (" --quick" if quick else "")
         + ("" if quick or seconds == 5.0 else f" --seconds {seconds:g}")
     )

@@ -23,10 +23,11 @@ ROWS_DATABASE = "licsrv_bench_rows"
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The children import the same licsrv as this process (a worktree's src wins over an install)."""
+    """The children import the same licsrv and benchmark as this process (a worktree's src wins)."""
     env = dict(os.environ)
     source = str(Path(licsrv.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH", "")) if p)
+    checkout = str(Path(__file__).resolve().parents[1])  # the benchmark package itself, for `-m bench.apps`
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, checkout, env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})
     return env
 
@@ -165,7 +166,7 @@ def bare_server(workers: int) -> ServerProcess:
     command = [
         sys.executable,
         "-m",
-        "licsrv.bench.apps",
+        "bench.apps",
         "bare",
         "--port",
         str(port),
@@ -180,7 +181,7 @@ def rows_server(stack: Stack, workers: int) -> ServerProcess:
     command = [
         sys.executable,
         "-m",
-        "licsrv.bench.apps",
+        "bench.apps",
         "rows",
         "--port",
         str(port),
