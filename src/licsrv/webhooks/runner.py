@@ -115,7 +115,7 @@ class WebhookRunner:
                 if deps.webhooks is not None:
                     await deps.webhooks.reload(conn, deps.q)
                 else:
-                    await conn.execute("SELECT 1")
+                    await deps.q.ping(conn)  # the connection is still alive: a lost one restarts the task
                 self.wake.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.endpoints_changed.wait(), deps.settings.webhook_poll_interval)
