@@ -93,5 +93,22 @@ def bench_admin(requests_per_page: int) -> None:
         click.echo(f"{name:<34} {p50:>8.1f} {p95:>8.1f}")
 
 
+@main.command()
+@click.option("--seconds", type=click.FloatRange(1, 60), default=5.0, show_default=True, help="Per peak.")
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option(
+    "--against",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Another checkout (e.g. `git worktree add /tmp/before HEAD~1`) measured beside this one.",
+)
+def heartbeat(seconds: float, rounds: int, against: Path | None) -> None:
+    """Heartbeat peaks only: bare aiohttp, licsrv (MAC and Ed25519 sessions), and licsrv from --against."""
+    from bench.compare import compare_heartbeats
+
+    setup_logging("WARNING")
+    click.echo(compare_heartbeats(seconds, rounds, against))
+
+
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ from licsrv.api.rules import checked_product, client_call
 from licsrv.domain import VERSION_PATTERN, VERSION_RULE
 from licsrv.envelope import ANSWER_MAC_KEY, SUBJECT, Envelope, bind_subject, load_body, ok, read_json
 from licsrv.errors import ApiError
-from licsrv.live.keys import has_mac
+from licsrv.live.keys import has_mac, public_id
 from licsrv.middlewares import get_client_ip
 from licsrv.openapi import documented
 from licsrv.services import sessions
@@ -153,7 +153,7 @@ async def heartbeat_answer(root: web.Application, product: Product, request: web
         raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
     live = root[LIVE]
     session = sessions.session_of(live, product, token)
-    request[SUBJECT] = subject = {"product": product.slug, "session_id": session[1]}
+    request[SUBJECT] = subject = {"product": product.slug, "session_id": public_id(session[1])}
     if has_mac(token):
         request[ANSWER_MAC_KEY] = root[CRYPTO].mac_key(token)
     await sessions.heartbeat(live, product, token, int(time.time() * 1000), session)
@@ -174,7 +174,7 @@ async def end(request: web.Request) -> web.Response:
     deps = deps_of(request)
     if has_mac(token):
         request[ANSWER_MAC_KEY] = deps.crypto.mac_key(token)
-    bind_subject(request, session_id=sessions.session_of(deps.live, product, token)[1])
+    bind_subject(request, session_id=public_id(sessions.session_of(deps.live, product, token)[1]))
     await sessions.end_session(deps, product, token)
     return ok({"ended": True})
 

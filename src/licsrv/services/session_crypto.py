@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 import nacl.exceptions
 import nacl.hash
@@ -12,7 +11,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from licsrv.errors import ApiError
 from licsrv.services.products import Product
-from licsrv.signing import b64, seal_to, secret_box
+from licsrv.signing import HmacSha256, b64, seal_to, secret_box
 
 SEALED_CONTENT_TYPE = "application/x-licsrv-sealed"
 ONE_TIME_KEY_LENGTH = 32
@@ -23,9 +22,10 @@ class SessionCrypto:
     Whether a session has one is in its token (live.keys.MAC_MARK), hashed into its session id."""
 
     def __init__(self, secret_key: str) -> None:
-        self._mac_secret = nacl.hash.blake2b(
+        mac_secret = nacl.hash.blake2b(
             secret_key.encode(), digest_size=32, person=b"licsrv-sess-mac", encoder=RawEncoder
         )
+        self._mac = HmacSha256(mac_secret)  # each session's key: HMAC-SHA256(mac secret, token)
         self._box = secret_box(secret_key)
         # The X25519 key clients seal request bodies to (DESIGN §4 "Secrecy without TLS"): derived from the
         # server secret, so every worker holds it and nothing is stored or rotated.
@@ -44,7 +44,7 @@ class SessionCrypto:
         }
 
     def mac_key(self, token: str) -> bytes:
-        return hmac.new(self._mac_secret, token.encode(), hashlib.sha256).digest()
+        return self._mac.digest(token.encode())
 
     def sealed_mac_key(self, token: str, client_public_key: str) -> str:
         return _seal(client_public_key, self.mac_key(token))

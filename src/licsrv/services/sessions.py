@@ -218,22 +218,23 @@ async def close_timed_out(conn: Any, deps: Deps, expired: list[tuple[str, int]],
         )
 
 
-def session_of(live: LiveSessions, product: Product, token: str) -> tuple[int, str]:
-    """(license id, session id) of a token, without Redis; a token that names no session is expired."""
+def session_of(live: LiveSessions, product: Product, token: str) -> tuple[int, bytes]:
+    """(license id, 12-byte Redis member) of a token, without Redis (`keys.public_id` gives the session id);
+    a token that names no session is expired."""
     try:
-        return live.tokens.parse(token, product.id)
+        return live.tokens.locate(token, product.id)
     except live_errors.BadToken:
         HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
 
 
 async def heartbeat(
-    live: LiveSessions, product: Product, token: str, now_ms: int, session: tuple[int, str] | None = None
+    live: LiveSessions, product: Product, token: str, now_ms: int, session: tuple[int, bytes] | None = None
 ) -> None:
-    """The hot path: one batched Redis script call, no PostgreSQL. `session` is the token already parsed."""
-    license_id, session_id = session or session_of(live, product, token)
+    """The hot path: one batched Redis script call, no PostgreSQL. `session` is the token already located."""
+    license_id, stored = session or session_of(live, product, token)
     try:
-        await live.heartbeat_session(license_id, session_id, product.session_timeout, now_ms)
+        await live.heartbeat_session(license_id, stored, product.session_timeout, now_ms)
     except live_errors.SessionExpired:
         HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
