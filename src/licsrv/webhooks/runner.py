@@ -5,46 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import asyncpg
-import structlog
 from aiohttp import web
 
 from licsrv.db import connect
 from licsrv.state import DEPS
+from licsrv.supervise import stop as stop_task
+from licsrv.supervise import supervise
 from licsrv.webhooks import delivery, expiry
 from licsrv.webhooks.outbox import ENDPOINTS_CHANNEL, EVENTS_CHANNEL
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
-
-log = structlog.get_logger(__name__)
-
-
-def supervise(
-    name: str, work: Callable[[], Awaitable[None]], stopping: asyncio.Event, cap: float = 10.0
-) -> asyncio.Task:
-    """Restarts `work` after any exception with capped, jittered backoff until `stopping` is set (a local
-    stand-in for the shared supervisor of the supervision branch)."""
-
-    async def run() -> None:
-        failures = 0
-        while not stopping.is_set():
-            started = time.monotonic()
-            try:
-                await work()
-                return
-            except Exception as exc:
-                failures = 1 if time.monotonic() - started > cap else failures + 1
-                delay = random.uniform(0.5, 1.0) * min(cap, 0.1 * 2**failures)
-                log.warning("background_task_failed", task=name, error=f"{type(exc).__name__}: {exc}"[:300])
-            await asyncio.sleep(delay)
-
-    return asyncio.get_running_loop().create_task(run(), name=f"licsrv:{name}")
 
 
 APPLICATION_NAME = "licsrv-webhooks"
@@ -83,23 +58,15 @@ class WebhookRunner:
     async def start(self) -> None:
         self.session = delivery.new_session(self.deps.settings)
         self.tasks = [
-            supervise("webhook-listener", self.listen, self.stopping),
-            supervise("webhook-delivery", self.deliver, self.stopping),
-            supervise("webhook-leader", lambda: expiry.lead_forever(self.deps), self.stopping),
-            supervise(
-                "webhook-expiries",
-                lambda: expiry.listen_on_every_master(self.deps, self.stopping),
-                self.stopping,
-            ),
+            supervise("webhook-listener", self.listen),
+            supervise("webhook-delivery", self.deliver),
+            supervise("webhook-leader", lambda: expiry.lead_forever(self.deps)),
+            supervise("webhook-expiries", lambda: expiry.listen_on_every_master(self.deps, self.stopping)),
         ]
 
     async def stop(self) -> None:
         self.stopping.set()
-        for task in self.tasks:
-            task.cancel()
-        _, stuck = await asyncio.wait(self.tasks, timeout=5)
-        if stuck:
-            log.warning("webhook_tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
+        await asyncio.gather(*(stop_task(task) for task in self.tasks))
         await self.session.close()
 
     async def listen(self) -> None:
