@@ -63,7 +63,8 @@ def profile_heartbeats(seconds: float, output: Path) -> str:
     try:
         run._prepare()
         server = run._serve("b", licsrv_server(run.stack, 1))
-        tokens = asyncio.run(data.start_sessions(server.base_url, run.api_key, run.license_keys))
+        # MAC sessions: the client libraries start them by default (they send a client_public_key).
+        tokens = asyncio.run(data.start_sessions(server.base_url, run.api_key, run.license_keys, mac=True))
         bodies = [data.heartbeat_body(token) for token in tokens]
         raw = workdir / "samples.txt"
         record = [py_spy, "record", "--pid", str(server.pids()[0]), "--duration", str(int(seconds))]
