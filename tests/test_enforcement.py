@@ -270,3 +270,76 @@ async def test_a_redis_that_refuses_writes_answers_503_on_start(
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE"), body
     assert await conn.fetchval("SELECT count(*) FROM session_history WHERE license_id = $1", lic["id"]) == 0
     assert await conn.fetchval("SELECT count(*) FROM devices WHERE license_id = $1", lic["id"]) == 0
+
+
+async def test_a_device_removal_racing_starts_leaves_no_session_without_its_device(
+    client, conn, queries, headers, product, admin_headers
+):
+    """Every session still running once the removal has answered belongs to a device that exists: a start
+    that loses the race either ends before the removal looks, or re-activates the device it runs on."""
+    redis = client.app[REDIS]
+    orphans = 0
+    for round_ in range(ROUNDS):
+        lic = await make_license(conn, queries, product, max_devices=5, max_sessions=200)
+        status, _ = await start(client, headers, lic["key"])  # activates hw-1
+        assert status == 200
+        device_id = await conn.fetchval("SELECT id FROM devices WHERE license_id = $1", lic["id"])
+        removal = asyncio.create_task(
+            client.delete(f"/api/v1/admin/licenses/{lic['id']}/devices/{device_id}", headers=admin_headers)
+        )
+        starts = []
+        for _ in range(STARTS // 2):  # starts sent before, during and after the removal is at work
+            starts.append(asyncio.create_task(start(client, headers, lic["key"])))
+            await asyncio.sleep(0.0002 * (round_ % 5))  # not a TTL: spreads the starts over the removal
+        response = await removal
+        assert response.status == 200, await response.text()
+        await asyncio.gather(*starts)
+        open_rows = await conn.fetch(
+            "SELECT h.id, d.id AS device_id FROM session_history h LEFT JOIN devices d "
+            "ON d.license_id = h.license_id AND d.hardware_id = h.hardware_id "
+            "WHERE h.license_id = $1 AND h.ended_at IS NULL",
+            lic["id"],
+        )
+        orphans += sum(1 for row in open_rows if row["device_id"] is None)
+        assert await redis.zcard(sessions_key(lic["id"])) == len(open_rows)
+    assert orphans == 0, f"{orphans} sessions run on a removed device"
+
+
+async def test_a_start_whose_device_is_removed_under_it_runs_on_a_re_activated_device(
+    client, conn, queries, settings, headers, product
+):
+    """The narrow interleaving, made certain: the start has found its device known when the removal deletes
+    the device (and, finding no session yet, ends none) and commits; the start must not record a session on
+    the device that is gone. Here the removal holds its row lock until the start is waiting on it."""
+    from licsrv.db import connect
+
+    lic = await make_license(conn, queries, product, max_devices=5, max_sessions=10)
+    status, _ = await start(client, headers, lic["key"])
+    assert status == 200
+    remover = await connect(settings.database_url)
+    try:
+        removal = remover.transaction()
+        await removal.start()
+        await remover.execute("DELETE FROM devices WHERE license_id = $1", lic["id"])
+        racing = asyncio.create_task(start(client, headers, lic["key"]))
+        for _ in range(200):  # until the start waits on the deleted row's lock (not a TTL)
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting, "the start never reached the device row"
+        await removal.commit()
+        status, body = await racing
+    finally:
+        await remover.close()
+    assert status == 200, body
+    device = await conn.fetchval(
+        "SELECT d.id FROM session_history h JOIN devices d "
+        "ON d.license_id = h.license_id AND d.hardware_id = h.hardware_id WHERE h.id = $1",
+        body["data"]["session_id"],
+    )
+    assert device is not None, "the racing start runs on a device that no longer exists"
+    status, _ = await beat(client, headers, body["data"]["session_token"])
+    assert status == 200

@@ -1,6 +1,8 @@
--- name: record_session_start(id, license_id, hardware_id, ip, client_version, started_at, machine_name, event)!
+-- name: record_session_start(id, license_id, hardware_id, ip, client_version, started_at, machine_name, event)^
 -- One statement: the session's history row, its device marked seen, and (when `event` is not null) its
--- session.started event in the webhook outbox.
+-- session.started event in the webhook outbox. Nothing is recorded (`recorded` false) when the device is
+-- gone: a removal committed while this start was under way (the UPDATE waited for its row lock, then found
+-- no row), and ended no session because this one was not recorded yet.
 WITH seen AS (
     UPDATE devices
     SET machine_name = CASE WHEN $7 = '' THEN machine_name ELSE $7 END,
@@ -8,12 +10,15 @@ WITH seen AS (
         client_version = CASE WHEN $5 = '' THEN client_version ELSE $5 END,
         last_seen_at = $6
     WHERE license_id = $2 AND hardware_id = $3
+    RETURNING id
 ), started AS (
     INSERT INTO session_history (id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $6)
+    SELECT $1, $2, $3, $4, $5, $6, $6 FROM seen
     RETURNING id
 )
-SELECT webhook_emit('session.started', $8::jsonb) FROM started WHERE $8::jsonb IS NOT NULL;
+SELECT count(*) = 1 AS recorded,
+       count(CASE WHEN $8::jsonb IS NOT NULL THEN webhook_emit('session.started', $8::jsonb) END) AS events
+FROM started;
 
 -- name: close_session_history(id, ended_at, end_reason, event)^
 -- Only the statement that closes the row writes the webhook event `event` (when not null): exactly once.

@@ -6,6 +6,7 @@ Liveness is the Redis key's TTL; PostgreSQL only records history, closing expire
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,10 +103,12 @@ async def start_session(
             license_key = await license_key_for_credential(conn, deps, product, credential, license_key, ip)
         license_row = await licensing.find_license_for_start(conn, deps.q, product, license_key, hardware_id)
         licensing.ensure_license_usable(license_row, now)
+        started = None
         if license_row["device_known"]:
-            started = await _start_live(deps, product, license_row, hardware_id, device, conn, mac)
-        else:
-            started = None
+            # A device removed while this start was under way (_DeviceGone) is activated again below.
+            with contextlib.suppress(_DeviceGone):
+                started = await _start_live(deps, product, license_row, hardware_id, device, conn, mac)
+        if started is None:
             try:
                 async with conn.transaction():
                     await licensing.activate_device(conn, deps.q, product, license_key, hardware_id, **device)
@@ -129,6 +132,10 @@ async def start_session(
             answer["content_key"] = deps.crypto.sealed_content_key(product, client_public_key)
     answer["session_token"] = token
     return answer
+
+
+class _DeviceGone(Exception):
+    """The device was removed while its start was under way; the session was taken back."""
 
 
 async def _start_live(
@@ -177,7 +184,8 @@ async def _start_live(
     try:
         if started.replaced or started.expired:
             async with conn.transaction():  # a savepoint when the caller already holds a transaction
-                await record()
+                if not (await record())["recorded"]:
+                    raise _DeviceGone
                 for session_id in started.replaced:
                     await deps.q.close_session_history(
                         conn,
@@ -187,8 +195,8 @@ async def _start_live(
                         event=event_type_if_wanted(deps, "session.replaced"),
                     )
                 await close_timed_out(conn, deps, started.expired, product.session_timeout)
-        else:  # one statement needs no transaction of its own: one round trip
-            await record()
+        elif not (await record())["recorded"]:  # one statement needs no transaction of its own
+            raise _DeviceGone
     except BaseException:
         await deps.live.terminate(license_id, started.session_id, "forced", product.session_timeout)
         raise
