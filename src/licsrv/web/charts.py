@@ -11,9 +11,9 @@ from typing import Literal
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 640, 250
-LEFT, RIGHT, TOP, BOTTOM = 46, 12, 34, 40
-FONT = 12
+WIDTH, HEIGHT = 600, 270
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 58, 34
+FONT = 13
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,13 @@ class Plot:
     color: str
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 5 × 10^n at or above `value` (at least 4, so the grid has whole steps)."""
-    if value <= 4:
-        return 4
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return int(step * magnitude) if step * magnitude >= 4 else 4
+def nice_step(value: int) -> int:
+    """The grid step: the smallest of 1, 2, 5 × 10^n covering `value` in four steps (whole numbers only)."""
+    rough = max(value, 1) / 4
+    magnitude = 10 ** max(0, math.floor(math.log10(rough))) if rough >= 1 else 1
+    for step in (1, 2, 5, 10):
+        if rough <= step * magnitude:
+            return step * magnitude
     return 10 * magnitude
 
 
@@ -55,7 +54,9 @@ def chart(
     """The SVG of `plots` over `x_labels`; each point and bar carries a `<title>` "label: value" tooltip."""
     n = len(x_labels)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = nice_ceiling(max((v for p in plots for v in p.values), default=0))
+    highest = max((v for p in plots for v in p.values), default=0)
+    step = nice_step(highest)
+    top = step * max(1, math.ceil(highest / step)) if highest else 4
     slot = plot_w / max(n, 1)
 
     def y_of(value: float) -> float:
@@ -68,12 +69,13 @@ def chart(
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
         f'<desc id="{escape(chart_id)}-desc">{escape(description)}</desc>',
         f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        f'<text x="0" y="16" font-size="{FONT + 2}" font-weight="600" fill="#1d2433">{escape(title)}</text>',
     ]
-    for i in range(5):  # horizontal grid with the y labels
-        value = top * i / 4
+    for i in range(top // step + 1):  # horizontal grid with the y labels
+        value = step * i
         y = y_of(value)
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e3e7ee"/>')
-        parts.append(_text(LEFT - 6, y + 4, f"{value:g}", "end"))
+        parts.append(_text(LEFT - 6, y + 4, str(value), "end"))
     parts.append(
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="#8a93a3"/>'
     )
@@ -103,15 +105,15 @@ def chart(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{escape(plot.color)}" data-value="{value}">'
                 f"<title>{escape(plot.name)}, {escape(label)}: {value}</title></circle>"
             )
-    x = LEFT
-    for plot in plots:  # the legend, above the plot
+    x = 0
+    for plot in plots:  # the legend, under the title
         color = escape(plot.color)
         mark = (
-            f'<rect x="{x}" y="10" width="14" height="10" fill="{color}"/>'
+            f'<rect x="{x}" y="30" width="14" height="10" fill="{color}"/>'
             if plot.kind == "bar"
-            else f'<line x1="{x}" y1="15" x2="{x + 14}" y2="15" stroke="{color}" stroke-width="3"/>'
+            else f'<line x1="{x}" y1="35" x2="{x + 14}" y2="35" stroke="{color}" stroke-width="3"/>'
         )
-        parts.append(mark + _text(x + 20, 19, plot.name, "start", ' class="legend"'))
+        parts.append(mark + _text(x + 20, 40, plot.name, "start", ' class="legend"'))
         x += 34 + int(len(plot.name) * FONT * 0.56)
     parts.append("</svg>")
     return Markup("".join(parts))
