@@ -33,9 +33,10 @@ from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
-from licsrv.services.usage import run_sampler
+from licsrv.services.usage import ChartCache, run_sampler
 from licsrv.settings import Settings
 from licsrv.state import (
+    CHART_CACHE,
     CRYPTO,
     DB,
     DEPS,
@@ -203,6 +204,7 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
     deps = app[DEPS]
+    app[CHART_CACHE] = ChartCache(ttl=deps.settings.usage_sample_interval)
     task = supervise("usage_sampler", lambda: run_sampler(deps))
     yield
     await stop_task(task)

@@ -6,7 +6,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from licsrv.services import sessions, usage
-from licsrv.state import deps_of
+from licsrv.state import CHART_CACHE, deps_of
 from licsrv.web.charts import Plot, chart
 from licsrv.web.render import page
 from licsrv.web.scope import scoped_product_id
@@ -75,7 +75,7 @@ def usage_charts(data: usage.UsageCharts) -> list[Markup]:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    data = await usage.usage_charts(deps_of(request), scoped_product_id(request))
+    data = await request.config_dict[CHART_CACHE].charts(deps_of(request), scoped_product_id(request))
     return page(
         request, "admin/dashboard.html", summary=await summary_data(request), charts=usage_charts(data)
     )
