@@ -69,12 +69,13 @@ FROM closed;
 SELECT id, license_id, hardware_id, ip, client_version, started_at, last_heartbeat_at, ended_at, end_reason
 FROM session_history WHERE id = $1;
 
--- name: query_history(license_id, since, until, end_reason, before_started, before_id, row_limit)
+-- name: query_history(license_id, since, until, end_reason, before_started, before_id, row_limit, product_id)
 SELECT h.id, h.license_id, l.key AS license_key, l.customer_name, l.product_id, h.hardware_id,
        host(h.ip) AS ip, h.client_version, h.started_at, h.last_heartbeat_at, h.ended_at, h.end_reason
 FROM session_history h
 JOIN licenses l ON l.id = h.license_id
 WHERE ($1::bigint IS NULL OR h.license_id = $1)
+  AND ($8::bigint IS NULL OR l.product_id = $8)
   AND h.started_at >= $2
   AND ($3::timestamptz IS NULL OR h.started_at < $3)
   AND ($4::text IS NULL OR h.end_reason = $4)

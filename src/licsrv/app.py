@@ -33,8 +33,10 @@ from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_crypto import SessionCrypto
 from licsrv.services.signing_keys import load_keyring
+from licsrv.services.usage import ChartCache, run_sampler
 from licsrv.settings import Settings
 from licsrv.state import (
+    CHART_CACHE,
     CRYPTO,
     DB,
     DEPS,
@@ -51,7 +53,7 @@ from licsrv.supervise import supervise
 from licsrv.watchdog import Watchdog, pool_usage
 from licsrv.web import create_admin_web_app
 from licsrv.web import offline as offline_page
-from licsrv.web.csp import CurrentNonce
+from licsrv.web.csp import CurrentNonce, new_nonce, protect
 from licsrv.webhooks.outbox import Subscriptions
 from licsrv.webhooks.runner import webhooks_ctx
 
@@ -200,14 +202,24 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
+    deps = app[DEPS]
+    app[CHART_CACHE] = ChartCache(ttl=deps.settings.usage_sample_interval)
+    task = supervise("usage_sampler", lambda: run_sampler(deps))
+    yield
+    await stop_task(task)
+
+
 async def mail_ctx(app: web.Application) -> AsyncIterator[None]:
     async with mail_sender(app[DEPS]):
         yield
 
 
-@aiohttp_jinja2.template("index.html")
-async def index(request: web.Request) -> dict:
-    return {}
+async def index(request: web.Request) -> web.Response:
+    """The front page: what this server is, and the way to the admin, the API docs, health and the portals."""
+    nonce = new_nonce()
+    portals = [p for p in request.app[PRODUCTS].all() if getattr(p, "archived_at", None) is None]
+    return protect(aiohttp_jinja2.render_template("index.html", request, {"portals": portals}), nonce)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -220,6 +232,8 @@ def create_app(settings: Settings) -> web.Application:
         app, loader=jinja2.FileSystemLoader(settings.templates_dir), autoescape=jinja2.select_autoescape()
     )
     templates.globals["csp_nonce"] = CurrentNonce()
+    # German and Chinese stay characters in `|tojson` (still HTML-safe: <, >, & and ' are escaped).
+    templates.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
     app.on_shutdown.append(begin_draining)
     app.cleanup_ctx.extend(
         [
@@ -230,6 +244,7 @@ def create_app(settings: Settings) -> web.Application:
             keyring_ctx,
             products_ctx,
             deps_ctx,
+            usage_ctx,
             mail_ctx,
             webhooks_ctx,
         ]

@@ -113,3 +113,15 @@ def form_json_object(text: str, name: str) -> dict:
     if not isinstance(value, dict):
         raise ValidationError({name: ["must be a JSON object."]})
     return value
+
+
+_EMAIL = validate.Email(error="Not a valid email address.")
+
+
+def email_or_empty(value: str) -> None:
+    """An email address, or nothing (a license may have no customer email)."""
+    if value.strip():
+        _EMAIL(value.strip())
+
+
+CUSTOMER_EMAIL = [validate.Length(max=200), email_or_empty]

@@ -59,6 +59,7 @@ class Settings:
     db_idle_in_transaction_timeout: float = 15.0
     redis_max_connections: int = 50
     product_cache_refresh: float = 60.0
+    usage_sample_interval: float = 60.0
     loop_block_limit: float = 5.0
     pool_wedge_limit: float = 30.0
     shutdown_timeout: float = 10.0
@@ -126,6 +127,7 @@ class Settings:
             ),
             redis_max_connections=int(env.get("LICSRV_REDIS_MAX_CONNECTIONS", base.redis_max_connections)),
             product_cache_refresh=float(env.get("LICSRV_PRODUCT_CACHE_REFRESH", base.product_cache_refresh)),
+            usage_sample_interval=float(env.get("LICSRV_USAGE_SAMPLE_INTERVAL", base.usage_sample_interval)),
             loop_block_limit=float(env.get("LICSRV_LOOP_BLOCK_LIMIT", base.loop_block_limit)),
             pool_wedge_limit=float(env.get("LICSRV_POOL_WEDGE_LIMIT", base.pool_wedge_limit)),
             shutdown_timeout=float(env.get("LICSRV_SHUTDOWN_TIMEOUT", base.shutdown_timeout)),

@@ -11,6 +11,7 @@ from licsrv.live.sessions import LiveSessions
 from licsrv.services.products import ProductCache
 from licsrv.services.rate_limits import RateLimiter
 from licsrv.services.session_crypto import SessionCrypto
+from licsrv.services.usage import ChartCache
 from licsrv.settings import Settings
 from licsrv.signing import Keyring
 from licsrv.watchdog import Watchdog
@@ -25,6 +26,7 @@ CRYPTO = web.AppKey("crypto", SessionCrypto)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 DEPS = web.AppKey("deps", Deps)
 WATCHDOG = web.AppKey("watchdog", Watchdog)
+CHART_CACHE = web.AppKey("chart_cache", ChartCache)
 
 # Per-request values set by middlewares.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -8,7 +8,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, fields, validate
 
 from licsrv.admin_api.auth import request_actor
-from licsrv.bounded import MOMENT, Features
+from licsrv.bounded import CUSTOMER_EMAIL, MOMENT, Features
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import licenses
@@ -25,7 +25,7 @@ class Strict(Schema):
 class LicenseCreateSchema(Strict):
     product_id = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**62))
     customer_name = fields.String(load_default="", validate=NAME)
-    customer_email = fields.String(load_default="", validate=NAME)
+    customer_email = fields.String(load_default="", validate=CUSTOMER_EMAIL)
     max_devices = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100000))
     max_sessions = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
@@ -42,7 +42,7 @@ class LicenseCreateSchema(Strict):
 
 class LicenseUpdateSchema(Strict):
     customer_name = fields.String(validate=NAME)
-    customer_email = fields.String(validate=NAME)
+    customer_email = fields.String(validate=CUSTOMER_EMAIL)
     max_devices = fields.Integer(validate=validate.Range(min=0, max=100000))
     max_sessions = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10000))
     expires_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC, validate=MOMENT)

@@ -51,6 +51,11 @@ class HistoryQuerySchema(Schema):
         unknown = RAISE
 
     license_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**62))
+    license_key = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "the license's key; an unknown key answers 404 LICENSE_NOT_FOUND"},
+    )
     since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     end_reason = fields.String(load_default=None, validate=validate.OneOf(END_REASONS))
@@ -83,6 +88,7 @@ async def terminate(request: web.Request) -> web.Response:
     tag="admin: sessions",
     query=HistoryQuerySchema,
     answer=HistorySchema(many=True),
+    errors=("LICENSE_NOT_FOUND",),
 )
 async def list_history(request: web.Request) -> web.Response:
     query = load_query(request, HistoryQuerySchema())

@@ -32,11 +32,11 @@ async def create_admin(
     if not actor.is_owner():
         raise ApiError("FORBIDDEN", "Only an owner creates admins.")
     if not USERNAME.match(username):
-        raise ApiError("VALIDATION_ERROR", "username: 1-64 letters, digits or _ . @ -")
+        raise ApiError("VALIDATION_ERROR", "The username may hold 1 to 64 letters, digits or _ . @ -.")
     if role not in ROLES:
-        raise ApiError("VALIDATION_ERROR", f"role must be one of {', '.join(ROLES)}.")
+        raise ApiError("VALIDATION_ERROR", f"The role must be one of {', '.join(ROLES)}.")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ApiError("VALIDATION_ERROR", f"password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ApiError("VALIDATION_ERROR", f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
     password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
     async with conn.transaction():
         if await queries.get_admin_by_username(conn, username=username) is not None:
@@ -91,7 +91,7 @@ async def change_password(
     if row["username"] != actor.name and not actor.is_owner():
         raise ApiError("FORBIDDEN", "Only an owner resets another admin's password.")
     if len(new_password) < MIN_PASSWORD_LENGTH:
-        raise ApiError("VALIDATION_ERROR", f"password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ApiError("VALIDATION_ERROR", f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
     password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, new_password)
     async with conn.transaction():
         await queries.set_admin_password(conn, id=admin_id, password_hash=password_hash)
@@ -104,7 +104,7 @@ async def set_role(
     if not actor.is_owner():
         raise ApiError("FORBIDDEN", "Only an owner manages admins.")
     if role not in ROLES:
-        raise ApiError("VALIDATION_ERROR", f"role must be one of {', '.join(ROLES)}.")
+        raise ApiError("VALIDATION_ERROR", f"The role must be one of {', '.join(ROLES)}.")
     async with conn.transaction():
         before = await queries.get_admin(conn, id=admin_id)
         if before is None:

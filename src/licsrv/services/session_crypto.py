@@ -54,6 +54,16 @@ class SessionCrypto:
             return None
         return _seal(client_public_key, self._box.decrypt(bytes(product.content_key_enc)))
 
+    def content_key_fingerprint(self, product: Product) -> str | None:
+        """What the admin UI shows of a stored content key (never the key): its SHA-256, first 8 bytes."""
+        if product.content_key_enc is None:
+            return None
+        try:
+            digest = hashlib.sha256(self._box.decrypt(bytes(product.content_key_enc))).hexdigest()[:16]
+        except nacl.exceptions.CryptoError:
+            return "unreadable under this server's LICSRV_SECRET_KEY"
+        return " ".join(digest[i : i + 4] for i in range(0, 16, 4))
+
     def encrypt_content_key(self, content_key: bytes) -> bytes:
         return bytes(self._box.encrypt(content_key))
 

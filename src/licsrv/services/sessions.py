@@ -404,6 +404,19 @@ async def count_live(deps: Deps) -> LiveCount:
     return found
 
 
+async def _license_id_of(deps: Deps, conn: Any, text: str, key_or_id: bool) -> int:
+    text = text.strip()
+    for key in dict.fromkeys(
+        (text, text.upper())
+    ):  # generated keys are upper case; imported ones as they were
+        found = await deps.q.get_license_by_key(conn, key=key)
+        if found is not None:
+            return found["id"]
+    if key_or_id and text.isdigit() and len(text) <= 18 and await deps.q.get_license(conn, id=int(text)):
+        return int(text)
+    raise ApiError("LICENSE_NOT_FOUND", f"No license with key {text[:100]}.")
+
+
 async def history(
     deps: Deps,
     *,
@@ -413,12 +426,20 @@ async def history(
     end_reason: str | None = None,
     before: tuple[datetime, str] | None = None,
     limit: int = 100,
+    license_key: str | None = None,
+    product_id: int | None = None,
+    key_or_id: bool = False,
 ) -> list[dict[str, Any]]:
-    """A page of history; its rows still open are checked against Redis and closed if they are gone."""
+    """A page of history; its rows still open are checked against Redis and closed if they are gone.
+    `license_key` (with `key_or_id`: a key or a license id, as pasted in the admin UI) that names no license
+    is refused with LICENSE_NOT_FOUND rather than ignored."""
     now = deps.now()
     async with deps.db.connection() as conn:
+        if license_key is not None:
+            license_id = await _license_id_of(deps, conn, license_key, key_or_id)
         rows = await deps.q.query_history(
             conn,
+            product_id=product_id,
             license_id=license_id,
             since=since or now - timedelta(hours=24),
             until=until,

@@ -22,9 +22,9 @@ async def create_token(
     if not actor.is_owner():
         raise ApiError("FORBIDDEN", "Only an owner creates management tokens.")
     if role not in ROLES:
-        raise ApiError("VALIDATION_ERROR", f"role must be one of {', '.join(ROLES)}.")
+        raise ApiError("VALIDATION_ERROR", f"The role must be one of {', '.join(ROLES)}.")
     if not 1 <= len(name) <= 100:
-        raise ApiError("VALIDATION_ERROR", "name must be 1 to 100 characters.")
+        raise ApiError("VALIDATION_ERROR", "The name must be 1 to 100 characters.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with conn.transaction():
         token_id = await queries.insert_api_token(

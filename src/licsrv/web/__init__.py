@@ -5,7 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from licsrv.no_store import no_store
-from licsrv.web import auth, cards, customers, dashboard, licenses, records, sessions, settings, webhooks
+from licsrv.web import (
+    auth,
+    cards,
+    content_key,
+    customers,
+    dashboard,
+    licenses,
+    records,
+    sessions,
+    settings,
+    webhooks,
+)
 from licsrv.web.csp import csp_middleware
 from licsrv.web.session import admin_auth_middleware
 
@@ -52,4 +63,5 @@ def create_admin_web_app() -> web.Application:
         ]
     )
     admin.add_routes(webhooks.routes())
+    admin.add_routes(content_key.routes())
     return admin

@@ -11,14 +11,20 @@ from aiohttp import web
 
 from licsrv.domain import ROLE_RANK
 from licsrv.errors import ApiError
+from licsrv.web.flash import forget_flash, take_flash
 from licsrv.web.session import ADMIN, CSRF, forbidden
+from licsrv.web.words import in_words, page_title
 
 RANK = ROLE_RANK
 
 
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """The page, with what every page shows: its title, and the message a change just left (see flash.py)."""
     admin = request.get(ADMIN)
     role = admin["role"] if admin else "viewer"
+    context.setdefault("page_title", page_title(request.path))
+    if not context.get("message") and not context.get("error"):
+        context["message"] = take_flash(request)
     context.update(
         admin=admin,
         csrf=request[CSRF],
@@ -26,7 +32,9 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
         is_owner=role == "owner",
         path=request.path,
     )
-    return aiohttp_jinja2.render_template(template, request, context, status=status)
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    forget_flash(request, response)
+    return response
 
 
 def requires(role: str) -> Callable:
@@ -45,7 +53,8 @@ def requires(role: str) -> Callable:
 
 
 def flash_error(error: ApiError) -> str:
-    return error.in_words()
+    """A refusal in words, with the form's labels instead of its field names."""
+    return in_words(error)
 
 
 async def form(request: web.Request) -> dict[str, str]:

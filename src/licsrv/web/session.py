@@ -21,6 +21,7 @@ from licsrv.middlewares import get_client_ip
 from licsrv.services import admins
 from licsrv.services.audit import Actor
 from licsrv.state import DB, REDIS, SETTINGS
+from licsrv.web.words import in_words, page_title
 
 COOKIE = "licsrv_admin"
 ANON_CSRF_COOKIE = "licsrv_csrf"
@@ -111,8 +112,9 @@ def error_page(request: web.Request, error: ApiError) -> web.Response:
     context = {
         "admin": request.get(ADMIN),
         "csrf": request[CSRF],
-        "error": error.in_words(),
+        "error": in_words(error),
         "path": request.path,
+        "page_title": page_title(request.path),
     }
     return aiohttp_jinja2.render_template("admin/error.html", request, context, status=error.status)
 

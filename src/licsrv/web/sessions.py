@@ -11,6 +11,7 @@ from licsrv.errors import ApiError
 from licsrv.services import sessions
 from licsrv.state import deps_of
 from licsrv.web.render import page, requires
+from licsrv.web.scope import scoped_product_id
 from licsrv.web.session import actor_of
 
 REASONS = END_REASONS
@@ -52,24 +53,36 @@ def _time(value: str) -> datetime | None:
 async def history(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     query = request.query
-    license_id = int(query["license_id"]) if query.get("license_id", "").isdigit() else None
+    # `license` takes a pasted key or an id; `license_id` is the older spelling, kept for links.
+    license_ref = (query.get("license") or query.get("license_id") or "").strip()[:100]
     reason = query.get("reason") if query.get("reason") in REASONS else None
     since = _time(query.get("since", "")) or now - timedelta(hours=24)
     until = _time(query.get("until", ""))
-    rows = await sessions.history(
-        deps_of(request),
-        license_id=license_id,
-        since=since,
-        until=until,
-        end_reason=reason,
-        limit=200,
-    )
+    error, rows = None, []
+    try:
+        rows = await sessions.history(
+            deps_of(request),
+            license_id=None,
+            license_key=license_ref or None,
+            key_or_id=True,
+            product_id=scoped_product_id(request),
+            since=since,
+            until=until,
+            end_reason=reason,
+            limit=200,
+        )
+    except ApiError as exc:
+        if exc.code != "LICENSE_NOT_FOUND":
+            raise
+        error = exc.message
     return page(
         request,
         "admin/history.html",
+        status=404 if error else 200,
+        error=error,
         rows=rows,
         reasons=REASONS,
-        license_id=license_id or "",
+        license_ref=license_ref,
         reason=reason or "",
         since=since.strftime("%Y-%m-%dT%H:%M"),
         until=until.strftime("%Y-%m-%dT%H:%M") if until else "",

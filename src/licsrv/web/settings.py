@@ -13,25 +13,40 @@ from licsrv.envelope import as_api_error
 from licsrv.errors import ApiError
 from licsrv.services import admins, products, tokens
 from licsrv.state import DB, deps_of
+from licsrv.web.flash import done
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
 
 
+class AsTyped:
+    """The product as the refused form had it: what was typed, else the stored value."""
+
+    def __init__(self, product: products.Product, typed: dict[str, str]) -> None:
+        self._product, self._typed = product, typed
+
+    def __getattr__(self, name: str):
+        if name == "require_signed_requests" and name not in self._typed:
+            return False  # an unticked checkbox sends nothing
+        return self._typed.get(name, getattr(self._product, name))
+
+
 async def product_page(
-    request: web.Request, error: str | None = None, status: int = 200, **extra
+    request: web.Request, error: str | None = None, status: int = 200, typed: dict | None = None, **extra
 ) -> web.Response:
     deps = deps_of(request)
     product = await products.find_product(deps, int(request.match_info.get("id", "1")))
     all_products = deps.products.all()
+    typed = typed or {}
     return page(
         request,
         "admin/product.html",
         status=status,
-        product=product,
+        product=AsTyped(product, typed) if typed else product,
         products=all_products,
         error=error,
-        features_json=orjson.dumps(product.features).decode(),
-        rate_limits_json=orjson.dumps(product.rate_limits).decode(),
+        features_json=typed.get("features", orjson.dumps(product.features).decode()),
+        rate_limits_json=typed.get("rate_limits", orjson.dumps(product.rate_limits).decode()),
+        content_key_fingerprint=deps.crypto.content_key_fingerprint(product),
         **extra,
     )
 
@@ -57,8 +72,8 @@ async def product_update(request: web.Request) -> web.Response:
         await products.change_product(deps_of(request), product_id, changes, actor_of(request))
     except (ApiError, ValidationError) as exc:
         error = as_api_error(exc, request)
-        return await product_page(request, error=flash_error(error), status=error.status)
-    return await product_page(request, message="Saved.")
+        return await product_page(request, error=flash_error(error), status=error.status, typed=data)
+    raise done(request, f"/admin/products/{product_id}", "Product settings saved.")
 
 
 TEXT_SETTINGS = ("current_version", "minimum_version", "download_url", "whats_new")
@@ -80,13 +95,15 @@ async def product_rotate(request: web.Request) -> web.Response:
         message = f"A new API key is active; the old one keeps working for {grace_days} days."
     else:
         message = "A new API key is active; the old one is refused from now on."
-    return await product_page(request, message=message)
+    raise done(request, f"/admin/products/{request.match_info['id']}", message)
 
 
 @requires("owner")
 async def product_retire_previous_key(request: web.Request) -> web.Response:
     await products.retire_product_key(deps_of(request), int(request.match_info["id"]), actor_of(request))
-    return await product_page(request, message="The previous API key is refused from now on.")
+    raise done(
+        request, f"/admin/products/{request.match_info['id']}", "The previous API key is refused from now on."
+    )
 
 
 async def token_list(request: web.Request, **extra) -> web.Response:
@@ -106,8 +123,8 @@ async def token_create(request: web.Request) -> web.Response:
                 conn, db.q, data.get("name", "")[:100], data.get("role", ""), actor_of(request)
             )
     except ApiError as exc:
-        return await token_list(request, error=flash_error(exc), status=exc.status)
-    return await token_list(request, new_token=token)
+        return await token_list(request, error=flash_error(exc), status=exc.status, typed=data)
+    return await token_list(request, new_token=token, message="Token created.")
 
 
 @requires("owner")
@@ -115,7 +132,7 @@ async def token_revoke(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     async with db.connection() as conn:
         await tokens.revoke_token(conn, db.q, int(request.match_info["id"]), actor_of(request))
-    raise web.HTTPSeeOther("/admin/tokens")
+    raise done(request, "/admin/tokens", "Token revoked; calls with it are refused from now on.")
 
 
 async def admin_list(request: web.Request, **extra) -> web.Response:
@@ -140,8 +157,8 @@ async def admin_create(request: web.Request) -> web.Response:
                 actor_of(request),
             )
     except ApiError as exc:
-        return await admin_list(request, error=flash_error(exc), status=exc.status)
-    raise web.HTTPSeeOther("/admin/admins")
+        return await admin_list(request, error=flash_error(exc), status=exc.status, typed=data)
+    raise done(request, "/admin/admins", f"Admin {data.get('username', '')} created.")
 
 
 @requires("owner")
@@ -164,4 +181,5 @@ async def admin_update(request: web.Request) -> web.Response:
                 )
     except ApiError as exc:
         return await admin_list(request, error=flash_error(exc), status=exc.status)
-    raise web.HTTPSeeOther("/admin/admins")
+    message = "Password changed." if data.get("new_password") else "Admin saved."
+    raise done(request, "/admin/admins", message)
