@@ -107,7 +107,7 @@ async def void_card(conn: asyncpg.Connection, queries: Queries, code: str, actor
 
 async def create_batch(deps: Deps, actor: Actor, **fields: Any) -> tuple[dict[str, Any], list[str]]:
     async with deps.db.connection() as conn:
-        return await generate_batch(conn, deps.q, actor=actor, **fields)
+        return await generate_batch(conn, deps.q, actor=actor, **{"duration_days": None, **fields})
 
 
 async def list_batches(
