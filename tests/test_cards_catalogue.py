@@ -3,8 +3,12 @@ in groups, a card found by its code, one card voided — through the real manage
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -12,27 +16,9 @@ from hypothesis import strategies as st
 
 from licsrv.codes import card_code_is_well_formed, format_card_code, new_card_code, normalise
 
+from card_helpers import FEATURES, make_plan
 from factories import make_license, make_product
-
-FEATURES = {"pro": True, "seats": 5, "edition": "Gold 黄金"}
-
-
-async def make_plan(conn, product: dict, **fields) -> dict:
-    values = {"name": "Pro", "max_devices": 2, "max_sessions": 3, "duration_days": 30, "features": FEATURES}
-    values.update(fields)
-    row = await conn.fetchrow(
-        """INSERT INTO plans (product_id, name, max_devices, max_sessions, duration_days, features,
-                              archived_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
-        product["id"],
-        values["name"],
-        values["max_devices"],
-        values["max_sessions"],
-        values["duration_days"],
-        values["features"],
-        values.get("archived_at"),
-    )
-    return dict(row)
+from test_cli import cli_env
 
 
 async def post(client, path, headers, body=None):
@@ -287,3 +273,61 @@ def test_any_grouping_or_case_of_a_valid_code_normalises_to_it(separators, lower
     )
     assert normalise(typed) == code and card_code_is_well_formed(normalise(typed))
     assert normalise(format_card_code(typed)) == code
+
+
+def cards_cli(settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "licsrv.cli", "cards", *args],
+        env=cli_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_cli_generates_from_a_plan_or_perpetual_multi_device_and_shows_and_voids_a_card(
+    settings, conn, tmp_path
+):
+    product = await make_product(conn)
+    plan = await make_plan(conn, product, name="CLI tier")
+    done = await asyncio.to_thread(cards_cli, settings, "generate", "-n", "3", "--plan", str(plan["id"]))
+    assert done.returncode == 0, done.stderr
+    codes = done.stdout.split()
+    assert len(codes) == 3 and all(re.fullmatch(r"([2-9A-Z]{4}-){7}[2-9A-Z]{4}", code) for code in codes)
+    batch = await conn.fetchrow(
+        "SELECT b.* FROM card_batches b JOIN card_keys c ON c.batch_id = b.id WHERE c.code = $1",
+        normalise(codes[0]),
+    )
+    assert (batch["plan_id"], batch["product_id"], batch["features"]) == (plan["id"], product["id"], FEATURES)
+
+    out = tmp_path / "perpetual.csv"
+    args = (
+        "generate",
+        "-n",
+        "4",
+        "--perpetual",
+        "--devices",
+        "2",
+        "--product",
+        product["slug"],
+        "--out",
+        str(out),
+    )
+    done = await asyncio.to_thread(cards_cli, settings, *args)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 4 and {(r["status"], r["duration_days"], r["max_devices"]) for r in rows} == {
+        ("new", "", "2")
+    }
+
+    shown = await asyncio.to_thread(cards_cli, settings, "show", normalise(codes[0]).lower())
+    assert shown.returncode == 0, shown.stderr
+    assert codes[0] in shown.stdout and "state       new" in shown.stdout and "CLI tier" in shown.stdout
+    voided = await asyncio.to_thread(cards_cli, settings, "void", codes[0])
+    assert voided.returncode == 0 and f"{codes[0]} void" in voided.stdout
+    again = await asyncio.to_thread(cards_cli, settings, "void", codes[0])
+    assert again.returncode == 1 and "this one is void" in again.stderr and "Traceback" not in again.stderr
+    for wrong in (("-n", "1"), ("-n", "1", "-d", "3", "--perpetual"), ("-n", "1", "--plan", "1", "-d", "3")):
+        refused = await asyncio.to_thread(cards_cli, settings, "generate", *wrong)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, wrong
