@@ -8,6 +8,7 @@ from aiohttp import web
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from licsrv.admin_api.auth import request_actor
+from licsrv.bounded import Features
 from licsrv.codes import format_card_code
 from licsrv.domain import MAX_DEVICES, MAX_DURATION_DAYS, MAX_SESSIONS
 from licsrv.envelope import load_body, load_query, ok, ok_page
@@ -37,7 +38,7 @@ class BatchCreateSchema(Schema):
     )
     max_devices = fields.Integer(validate=validate.Range(min=1, max=MAX_DEVICES))
     max_sessions = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=MAX_SESSIONS))
-    features = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)), values=fields.Raw())
+    features = Features()
     note = fields.String(load_default="", validate=validate.Length(max=500))
 
     @validates_schema

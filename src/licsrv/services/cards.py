@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from marshmallow import ValidationError
 
+from licsrv.bounded import check_features
 from licsrv.codes import (
     card_code_is_well_formed,
     new_card_codes,
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from licsrv.deps import Deps
 
 MAX_BATCH = 1_000_000
-MAX_FEATURES = 100
 COPY_CHUNK = 20_000
 GENERATE_SLICE = 2_000
 
@@ -123,18 +124,10 @@ def check_terms(
         raise ApiError("VALIDATION_ERROR", f"A card gives between 1 and {MAX_DEVICES} device slots.")
     if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS:
         raise ApiError("VALIDATION_ERROR", f"Concurrent sessions must be between 1 and {MAX_SESSIONS}.")
-    if len(features) > MAX_FEATURES or not all(_is_feature(k, v) for k, v in features.items()):
-        raise ApiError(
-            "VALIDATION_ERROR",
-            f"Features are up to {MAX_FEATURES} names, each true/false, a number or a text (200 characters).",
-        )
-
-
-def _is_feature(name: Any, value: Any) -> bool:
-    text_ok = isinstance(value, str) and len(value) <= 200
-    return (
-        isinstance(name, str) and 1 <= len(name) <= 100 and (isinstance(value, bool | int | float) or text_ok)
-    )
+    try:
+        check_features(features)
+    except ValidationError as exc:
+        raise ApiError("VALIDATION_ERROR", " ".join(map(str, exc.messages))) from None
 
 
 async def _codes_in_slices(count: int) -> list[str]:
