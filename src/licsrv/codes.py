@@ -36,7 +36,10 @@ def normalise(code: str) -> str:
 
 
 def format_card_code(code: str) -> str:
-    """A stored card code as people read and print it: eight groups of four joined by dashes."""
+    """A card code as people read and print it: eight groups of four joined by dashes."""
+    if len(code) == CARD_LENGTH and code.isalnum() and code.isupper():  # a stored code: exports do 100 000
+        c = code
+        return f"{c[:4]}-{c[4:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:24]}-{c[24:28]}-{c[28:]}"
     code = normalise(code)
     return "-".join(code[i : i + CARD_GROUP_LENGTH] for i in range(0, len(code), CARD_GROUP_LENGTH))
 
