@@ -10,7 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from licsrv.admin_api.auth import request_actor
 from licsrv.bounded import Features
 from licsrv.codes import format_card_code
-from licsrv.domain import MAX_DEVICES, MAX_DURATION_DAYS, MAX_SESSIONS
+from licsrv.domain import CARD_STATUSES, MAX_DEVICES, MAX_DURATION_DAYS, MAX_SESSIONS
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import card_batches
@@ -87,7 +87,7 @@ class BatchSchema(Schema):
 
 class BatchCardSchema(Schema):
     code = fields.String()
-    status = fields.String(metadata={"description": "new, redeemed or void"})
+    status = fields.String(validate=validate.OneOf(CARD_STATUSES))
     license_id = fields.Integer(allow_none=True)
     license_key = fields.String(allow_none=True)
     recharged = fields.Boolean()
@@ -124,7 +124,7 @@ class CardLicenseSchema(Schema):
 
 class CardSchema(Schema):
     code = fields.String(metadata={"description": "grouped XXXX-XXXX-…"})
-    status = fields.String(metadata={"description": "new, redeemed or void"})
+    status = fields.String(validate=validate.OneOf(CARD_STATUSES))
     redeemed_at = fields.DateTime(allow_none=True)
     voided_at = fields.DateTime(allow_none=True)
     hardware_id = fields.String(allow_none=True)
