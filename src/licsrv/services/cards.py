@@ -56,11 +56,11 @@ async def generate_batch(
         raise ApiError("FORBIDDEN")
     if not 1 <= count <= MAX_BATCH:
         raise ApiError("VALIDATION_ERROR", f"count must be between 1 and {MAX_BATCH}.")
+    terms = await _batch_terms(
+        conn, queries, product_id, plan_id, duration_days, max_devices, max_sessions, features or {}
+    )
+    codes = await _codes_in_slices(count)  # before the transaction: it stays short, never idle for seconds
     async with conn.transaction():
-        terms = await _batch_terms(
-            conn, queries, product_id, plan_id, duration_days, max_devices, max_sessions, features or {}
-        )
-        codes = await _codes_in_slices(count)
         batch = await queries.insert_card_batch(conn, count=count, note=note, created_by=actor.name, **terms)
         for start in range(0, count, COPY_CHUNK):
             chunk = codes[start : start + COPY_CHUNK]
