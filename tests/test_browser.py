@@ -88,7 +88,7 @@ async def test_create_license_generate_batch_and_download_csv(browser, server, c
     download = await download_info.value
     saved = await download.path()
     rows = list(csv.DictReader(io.StringIO(saved.read_text())))
-    assert len(rows) == 12 and all(len(r["code"]) == 32 for r in rows)
+    assert len(rows) == 12 and all(len(r["code"]) == 39 and r["code"].count("-") == 7 for r in rows)
 
 
 async def test_live_session_appears_and_is_terminated(browser, server, conn, queries, tmp_path):

@@ -3,9 +3,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 
 import pytest
 
+from licsrv.codes import card_code_is_well_formed, normalise
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.cards import GENERATE_SLICE, generate_batch
 
@@ -158,7 +160,8 @@ def test_cli_generates_a_batch_into_a_csv(settings, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 500 and len({r["code"] for r in rows}) == 500
-    assert all(len(r["code"]) == 32 and r["status"] == "new" for r in rows)
+    assert all(re.fullmatch(r"([2-9A-Z]{4}-){7}[2-9A-Z]{4}", r["code"]) for r in rows)  # printed in groups
+    assert all(card_code_is_well_formed(normalise(r["code"])) and r["status"] == "new" for r in rows)
 
 
 async def test_a_large_batch_lets_the_event_loop_serve_others_while_it_is_made(conn, queries, product):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import asyncpg
 import click
 
+from licsrv.cli_cards import cards
 from licsrv.db import Queries, connect
 from licsrv.domain import ROLES
 from licsrv.errors import ApiError
@@ -204,41 +204,6 @@ def licenses_create(product_slug: str, **fields: Any) -> None:
     click.echo(license_row["key"])
 
 
-@main.group()
-def cards() -> None:
-    """Card keys (卡密)."""
-
-
-@cards.command("generate")
-@click.option("-n", "--count", type=click.IntRange(1, 1_000_000), required=True, help="How many cards.")
-@click.option("-d", "--days", "duration_days", type=click.IntRange(1, 36500), required=True, help="Validity.")
-@click.option("--product", "product_slug", default="default", show_default=True)
-@click.option("--note", default="")
-@click.option(
-    "--out", type=click.Path(dir_okay=False, writable=True), required=True, help="CSV file to write."
-)
-def cards_generate(count: int, duration_days: int, product_slug: str, note: str, out: str) -> None:
-    """Generate a batch of one-time card codes and write them to a CSV file."""
-    from licsrv.services.cards import export_csv, generate_batch
-
-    started = time.perf_counter()
-
-    async def work(conn: asyncpg.Connection, queries: Queries) -> tuple[int, str]:
-        product_id = await queries.get_product_id_by_slug(conn, slug=product_slug)
-        if product_id is None:
-            raise ApiError("NOT_FOUND", f"No product with slug {product_slug!r}.")
-        with click.progressbar(length=count, label="Generating cards", file=sys.stderr) as bar:
-            batch, _ = await generate_batch(
-                conn, queries, product_id, count, duration_days, note, CLI_ACTOR, progress=bar.update
-            )
-        return batch["id"], await export_csv(conn, queries, batch["id"])
-
-    batch_id, text = run(_settings(), work)
-    with open(out, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    click.echo(f"batch {batch_id}: {count} cards written to {out} in {time.perf_counter() - started:.1f} s")
-
-
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
@@ -250,6 +215,8 @@ def dev(host: str | None, port: int | None) -> None:
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     sys.exit(run_dev(settings))
 
+
+main.add_command(cards)
 
 if __name__ == "__main__":
     main()

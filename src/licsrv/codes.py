@@ -9,6 +9,7 @@ import secrets
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _VALUE = {char: index for index, char in enumerate(ALPHABET)}
 CARD_LENGTH = 32
+CARD_GROUP_LENGTH = 4
 LICENSE_GROUPS = 5
 LICENSE_GROUP_LENGTH = 5
 
@@ -32,6 +33,15 @@ def check_character(payload: str) -> str:
 def normalise(code: str) -> str:
     """Upper case, separators and spaces dropped; what a customer types becomes what we store."""
     return "".join(ch for ch in code.upper() if ch not in " -_\t")
+
+
+def format_card_code(code: str) -> str:
+    """A card code as people read and print it: eight groups of four joined by dashes."""
+    if len(code) == CARD_LENGTH and code.isalnum() and code.isupper():  # a stored code: exports do 100 000
+        c = code
+        return f"{c[:4]}-{c[4:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:24]}-{c[24:28]}-{c[28:]}"
+    code = normalise(code)
+    return "-".join(code[i : i + CARD_GROUP_LENGTH] for i in range(0, len(code), CARD_GROUP_LENGTH))
 
 
 def new_card_code() -> str:

@@ -9,6 +9,9 @@ LICENSE_STATUSES = ("active", "suspended", "revoked")
 # What a blocked license's live sessions end as, and what their clients' next heartbeat hears.
 BLOCKING_STATUSES = ("suspended", "revoked")
 
+# A card key's state, the same word in the API, the CSV, the admin UI and the CLI.
+CARD_STATUSES = ("new", "redeemed", "void")
+
 END_REASONS = ("normal", "timeout", "forced", "replaced", "suspended", "revoked")
 
 SESSION_POLICIES = ("reject", "replace")

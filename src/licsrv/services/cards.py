@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from marshmallow import ValidationError
 
-from licsrv.codes import card_code_is_well_formed, new_card_codes, new_license_key, normalise
+from licsrv.bounded import check_features
+from licsrv.codes import (
+    card_code_is_well_formed,
+    new_card_codes,
+    new_license_key,
+    normalise,
+)
 from licsrv.db import Queries
+from licsrv.domain import MAX_DEVICES, MAX_DURATION_DAYS, MAX_SESSIONS
 from licsrv.errors import ApiError
-from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable, find_client_license, license_view
 from licsrv.services.products import Product
@@ -32,32 +37,31 @@ GENERATE_SLICE = 2_000
 async def generate_batch(
     conn: asyncpg.Connection,
     queries: Queries,
-    product_id: int,
+    product_id: int | None,
     count: int,
-    duration_days: int,
+    duration_days: int | None,
     note: str,
     actor: Actor,
     progress: Callable[[int], None] | None = None,
+    *,
+    plan_id: int | None = None,
+    max_devices: int = 1,
+    max_sessions: int | None = None,
+    features: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """One transaction; codes go in with COPY, so 100 000 cards take a few seconds."""
+    """One transaction; codes go in with COPY, so 100 000 cards take a few seconds. A batch from a plan takes
+    the plan's duration, devices, sessions and features (copied: editing the plan later changes no card);
+    without a plan they are given here, `duration_days` None making perpetual cards (永久卡)."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
     if not 1 <= count <= MAX_BATCH:
         raise ApiError("VALIDATION_ERROR", f"count must be between 1 and {MAX_BATCH}.")
-    if not 1 <= duration_days <= 36500:
-        raise ApiError("VALIDATION_ERROR", "duration_days must be between 1 and 36500.")
-    codes = await _codes_in_slices(count)
+    terms = await _batch_terms(
+        conn, queries, product_id, plan_id, duration_days, max_devices, max_sessions, features or {}
+    )
+    codes = await _codes_in_slices(count)  # before the transaction: it stays short, never idle for seconds
     async with conn.transaction():
-        if await queries.get_product(conn, id=product_id) is None:
-            raise ApiError("NOT_FOUND", "The product was not found.")
-        batch = await queries.insert_card_batch(
-            conn,
-            product_id=product_id,
-            count=count,
-            duration_days=duration_days,
-            note=note,
-            created_by=actor.name,
-        )
+        batch = await queries.insert_card_batch(conn, count=count, note=note, created_by=actor.name, **terms)
         for start in range(0, count, COPY_CHUNK):
             chunk = codes[start : start + COPY_CHUNK]
             await conn.copy_records_to_table(
@@ -65,16 +69,65 @@ async def generate_batch(
             )
             if progress:
                 progress(len(chunk))
-        await record_change(
-            conn,
-            queries,
-            actor,
-            "cards.generate",
-            "card_batch",
-            batch["id"],
-            after={"count": count, "duration_days": duration_days, "note": note},
-        )
+        after = {"count": count, "note": note, **{k: v for k, v in terms.items() if k != "product_id"}}
+        await record_change(conn, queries, actor, "cards.generate", "card_batch", batch["id"], after=after)
     return dict(batch), codes
+
+
+async def _batch_terms(
+    conn: asyncpg.Connection,
+    queries: Queries,
+    product_id: int | None,
+    plan_id: int | None,
+    duration_days: int | None,
+    max_devices: int,
+    max_sessions: int | None,
+    features: dict[str, Any],
+) -> dict[str, Any]:
+    """What every card of the batch gives, checked before anything is written."""
+    if plan_id is not None:
+        plan = await queries.card_batch_plan(conn, id=plan_id)
+        if plan is None:
+            raise ApiError("PLAN_NOT_FOUND")
+        if product_id is not None and plan["product_id"] != product_id:
+            raise ApiError("PLAN_OF_ANOTHER_PRODUCT", f"Plan {plan['name']!r} belongs to another product.")
+        if plan["archived_at"] is not None:
+            raise ApiError(
+                "PLAN_ARCHIVED", f"Plan {plan['name']!r} is archived; nothing new is made from it."
+            )
+        product_id = plan["product_id"]
+        duration_days, max_devices = plan["duration_days"], plan["max_devices"]
+        max_sessions, features = plan["max_sessions"], plan["features"]
+    product_id = 1 if product_id is None else product_id
+    product = await queries.card_batch_product(conn, id=product_id)
+    if product is None:
+        raise ApiError("NOT_FOUND", "The product was not found.")
+    if product["archived_at"] is not None:
+        raise ApiError("PRODUCT_ARCHIVED")
+    check_terms(duration_days, max_devices, max_sessions, features)
+    return {
+        "product_id": product_id,
+        "plan_id": plan_id,
+        "duration_days": duration_days,
+        "max_devices": max_devices,
+        "max_sessions": max_sessions,
+        "features": features,
+    }
+
+
+def check_terms(
+    duration_days: int | None, max_devices: int, max_sessions: int | None, features: dict[str, Any]
+) -> None:
+    if duration_days is not None and not 1 <= duration_days <= MAX_DURATION_DAYS:
+        raise ApiError("VALIDATION_ERROR", f"Days of validity must be between 1 and {MAX_DURATION_DAYS}.")
+    if not 1 <= max_devices <= MAX_DEVICES:
+        raise ApiError("VALIDATION_ERROR", f"A card gives between 1 and {MAX_DEVICES} device slots.")
+    if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS:
+        raise ApiError("VALIDATION_ERROR", f"Concurrent sessions must be between 1 and {MAX_SESSIONS}.")
+    try:
+        check_features(features)
+    except ValidationError as exc:
+        raise ApiError("VALIDATION_ERROR", " ".join(map(str, exc.messages))) from None
 
 
 async def _codes_in_slices(count: int) -> list[str]:
@@ -85,54 +138,6 @@ async def _codes_in_slices(count: int) -> list[str]:
         codes.extend(new_card_codes(min(GENERATE_SLICE, count - len(codes))))
         await asyncio.sleep(0)
     return codes
-
-
-async def export_csv(conn: asyncpg.Connection, queries: Queries, batch_id: int) -> str:
-    batch = await queries.get_card_batch(conn, id=batch_id)
-    if batch is None:
-        raise ApiError("NOT_FOUND", "The card batch was not found.")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["code", "status", "duration_days", "license_key", "hardware_id", "ip", "redeemed_at"])
-    for number, card in enumerate(await queries.batch_cards(conn, batch_id=batch_id)):
-        if number % GENERATE_SLICE == GENERATE_SLICE - 1:
-            await asyncio.sleep(0)
-        redeemed = card["redeemed_at"].isoformat() if card["redeemed_at"] else ""
-        writer.writerow(
-            [
-                card["code"],
-                card["status"],
-                batch["duration_days"],
-                card["license_key"] or "",
-                card["hardware_id"] or "",
-                card["ip"] or "",
-                redeemed,
-            ]
-        )
-    return out.getvalue()
-
-
-async def void_batch(conn: asyncpg.Connection, queries: Queries, batch_id: int, actor: Actor) -> int:
-    if not actor.can_change():
-        raise ApiError("FORBIDDEN")
-    async with conn.transaction():
-        if await queries.get_card_batch(conn, id=batch_id) is None:
-            raise ApiError("NOT_FOUND", "The card batch was not found.")
-        voided = await queries.void_batch_cards(conn, batch_id=batch_id)
-        await record_change(
-            conn, queries, actor, "cards.void_batch", "card_batch", batch_id, after={"voided": voided}
-        )
-    return voided
-
-
-async def void_card(conn: asyncpg.Connection, queries: Queries, code: str, actor: Actor) -> None:
-    if not actor.can_change():
-        raise ApiError("FORBIDDEN")
-    async with conn.transaction():
-        card = await queries.void_card(conn, code=normalise(code))
-        if card is None:
-            raise ApiError("CARD_NOT_FOUND", "No unused card with this code.")
-        await record_change(conn, queries, actor, "cards.void", "card", card["code"])
 
 
 class _BoundElsewhere(Exception):
@@ -190,20 +195,27 @@ async def redeem(
         raise ApiError("CARD_BOUND_ELSEWHERE") from None
 
 
-async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) -> dict[str, Any]:
-    license_row = await queries.insert_license(
+async def insert_card_license(
+    conn: asyncpg.Connection, queries: Queries, card: Any, notes: str
+) -> asyncpg.Record:
+    """The license a new card makes: the batch's devices, sessions, features and plan; its duration (none for
+    a perpetual card) starts at the first activation."""
+    days = card["duration_days"]
+    return await queries.insert_card_license(
         conn,
         key=new_license_key(),
-        product_id=product.id,
-        customer_name="",
-        customer_email="",
-        max_devices=1,
-        max_sessions=None,
-        features={},
-        notes=f"card {card['code'][:6]}…",
-        expires_at=None,
-        duration=timedelta(days=card["duration_days"]),
+        product_id=card["product_id"],
+        plan_id=card["plan_id"],
+        max_devices=card["max_devices"],
+        max_sessions=card["max_sessions"],
+        features=card["features"],
+        notes=notes,
+        duration=None if days is None else timedelta(days=days),
     )
+
+
+async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) -> dict[str, Any]:
+    license_row = await insert_card_license(conn, queries, card, f"card {card['code'][:6]}…")
     license_row = await queries.start_license_clock(conn, id=license_row["id"], now=now)
     device_id = await queries.insert_device(
         conn,
@@ -215,7 +227,13 @@ async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) 
         now=now,
     )
     await queries.redeem_card(
-        conn, id=card["id"], license_id=license_row["id"], hardware_id=hardware_id, ip=ip, now=now
+        conn,
+        id=card["id"],
+        license_id=license_row["id"],
+        hardware_id=hardware_id,
+        ip=ip,
+        now=now,
+        recharged=False,
     )
     await emit(conn, queries, "license.created", license_data(license_row))
     device = {"license_key": license_row["key"], "device_id": device_id, "ip": ip}
@@ -269,7 +287,7 @@ async def _recharge(conn, queries, product, card, license_key, hardware_id, ip, 
         ensure_license_usable(locked, now)
     license_row = await queries.recharge_license(conn, id=target["id"], days=card["duration_days"], now=now)
     await queries.redeem_card(
-        conn, id=card["id"], license_id=target["id"], hardware_id=hardware_id, ip=ip, now=now
+        conn, id=card["id"], license_id=target["id"], hardware_id=hardware_id, ip=ip, now=now, recharged=True
     )
     await emit(
         conn, queries, "license.extended", {**license_data(license_row), "days": card["duration_days"]}
@@ -277,33 +295,3 @@ async def _recharge(conn, queries, product, card, license_key, hardware_id, ip, 
     await emit(conn, queries, "card.redeemed", _card_event(card, license_row, hardware_id, ip, "recharged"))
     used = await queries.count_devices(conn, license_id=target["id"])
     return {**license_view(license_row, used), "recharged": True}
-
-
-# The use cases as the admin UI and the management API call them: each opens the one connection it uses.
-
-
-async def create_batch(deps: Deps, actor: Actor, **fields: Any) -> tuple[dict[str, Any], list[str]]:
-    async with deps.db.connection() as conn:
-        return await generate_batch(conn, deps.q, actor=actor, **fields)
-
-
-async def list_batches(deps: Deps, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    async with deps.db.connection() as conn:
-        rows = await deps.q.list_card_batches(conn, after_id=decode_cursor(cursor), row_limit=limit + 1)
-    page = [dict(row) for row in rows[:limit]]
-    return page, encode_cursor(page[-1]["id"]) if len(rows) > limit else None
-
-
-async def batch_csv(deps: Deps, batch_id: int) -> str:
-    async with deps.db.connection() as conn:
-        return await export_csv(conn, deps.q, batch_id)
-
-
-async def void_whole_batch(deps: Deps, batch_id: int, actor: Actor) -> int:
-    async with deps.db.connection() as conn:
-        return await void_batch(conn, deps.q, batch_id, actor)
-
-
-async def void_one_card(deps: Deps, code: str, actor: Actor) -> None:
-    async with deps.db.connection() as conn:
-        await void_card(conn, deps.q, code, actor)

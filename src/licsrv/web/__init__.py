@@ -64,4 +64,5 @@ def create_admin_web_app() -> web.Application:
     )
     admin.add_routes(webhooks.routes())
     admin.add_routes(content_key.routes())
+    admin.add_routes(cards.routes())
     return admin

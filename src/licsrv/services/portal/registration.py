@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from licsrv.codes import card_code_is_well_formed, new_license_key, normalise
+from licsrv.codes import card_code_is_well_formed, normalise
 from licsrv.errors import ApiError
 from licsrv.services.audit import record_change, record_security_event
+from licsrv.services.cards import insert_card_license
 from licsrv.services.mail import queue_mail
 from licsrv.services.portal import logins
 from licsrv.services.portal.accounts import (
@@ -144,21 +145,9 @@ async def _take_ticket(
 
 async def license_from_card(conn, deps: Deps, product: Product, card: Any, ip: str | None, now: Any) -> int:
     """Like a redemption on a device, but no device yet: the clock starts at the first activation."""
-    license_row = await deps.q.insert_license(
-        conn,
-        key=new_license_key(),
-        product_id=product.id,
-        customer_name="",
-        customer_email="",
-        max_devices=1,
-        max_sessions=None,
-        features={},
-        notes=f"card {card['code'][:6]}… (portal)",
-        expires_at=None,
-        duration=timedelta(days=card["duration_days"]),
-    )
+    license_row = await insert_card_license(conn, deps.q, card, f"card {card['code'][:6]}… (portal)")
     await deps.q.redeem_card(
-        conn, id=card["id"], license_id=license_row["id"], hardware_id=None, ip=ip, now=now
+        conn, id=card["id"], license_id=license_row["id"], hardware_id=None, ip=ip, now=now, recharged=False
     )
     return license_row["id"]
 
