@@ -78,6 +78,12 @@ browser-deps:
 		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
 		echo "WARNING: chromium could not be installed; the browser tests will be skipped."; \
 	fi
+	@# German and Chinese customer data in the screenshots need a CJK font, or they show as boxes.
+	@if ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+		echo "Installing fonts-noto-cjk for the browser tests' screenshots (apt-get)"; \
+		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk) || \
+		echo "WARNING: fonts-noto-cjk could not be installed; Chinese text in screenshots shows as boxes."; \
+	fi
 
 # The load generator of `make bench` (and of its quick smoke test in `make test`) is Debian's wrk.
 bench-deps:
