@@ -1,7 +1,7 @@
--- name: insert_license(key, product_id, customer_name, customer_email, max_devices, max_sessions, features, notes, expires_at, duration)^
+-- name: insert_license(key, product_id, customer_name, customer_email, max_devices, max_sessions, features, notes, expires_at, duration, plan_id)^
 INSERT INTO licenses (key, product_id, customer_name, customer_email, max_devices, max_sessions, features, notes,
-                      expires_at, duration)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                      expires_at, duration, plan_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
           expires_at, duration, activated_at, created_at, updated_at;
 
@@ -38,7 +38,7 @@ RETURNING id, key, product_id, customer_name, customer_email, status, max_device
 
 -- name: get_license(id)^
 SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
-       expires_at, duration, activated_at, created_at, updated_at
+       expires_at, duration, activated_at, created_at, updated_at, plan_id
 FROM licenses WHERE id = $1;
 
 -- name: set_license_status(id, status)^

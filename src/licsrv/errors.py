@@ -45,6 +45,13 @@ STATUS_BY_CODE: dict[str, int] = {
     "TOKEN_INVALID": 400,
     "FREE_LIMIT_REACHED": 429,
     "CREDENTIAL_INVALID": 401,
+    "PRODUCT_ARCHIVED": 409,
+    "SLUG_TAKEN": 409,
+    "API_KEY_TAKEN": 409,
+    "PLAN_NOT_FOUND": 404,
+    "PLAN_ARCHIVED": 409,
+    "PLAN_NAME_TAKEN": 409,
+    "PLAN_OF_OTHER_PRODUCT": 422,
     "INTERNAL_ERROR": 500,
 }
 
@@ -86,6 +93,13 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "TOKEN_INVALID": "The token is wrong, used or expired.",
     "FREE_LIMIT_REACHED": "This license cannot free another device this month.",
     "CREDENTIAL_INVALID": "The credential is not valid (any more).",
+    "PRODUCT_ARCHIVED": "The product is archived: it takes no new licenses, plans or card batches.",
+    "SLUG_TAKEN": "Another product has this slug.",
+    "API_KEY_TAKEN": "Another product uses this API key.",
+    "PLAN_NOT_FOUND": "The plan was not found.",
+    "PLAN_ARCHIVED": "The plan is archived: nothing new is made from it.",
+    "PLAN_NAME_TAKEN": "The product has another plan of this name.",
+    "PLAN_OF_OTHER_PRODUCT": "The plan belongs to another product.",
     "INTERNAL_ERROR": "An internal error occurred.",
 }
 

@@ -17,7 +17,7 @@ from licsrv.errors import ApiError
 from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.licensing import ensure_license_usable, find_client_license, license_view
-from licsrv.services.products import Product
+from licsrv.services.products import Product, ensure_product_open
 from licsrv.webhooks.catalogue import device_data, license_data
 from licsrv.webhooks.outbox import emit
 
@@ -50,6 +50,7 @@ async def generate_batch(
     async with conn.transaction():
         if await queries.get_product(conn, id=product_id) is None:
             raise ApiError("NOT_FOUND", "The product was not found.")
+        await ensure_product_open(conn, queries, product_id)
         batch = await queries.insert_card_batch(
             conn,
             product_id=product_id,
@@ -203,6 +204,7 @@ async def _first_redemption(conn, queries, product, card, hardware_id, ip, now) 
         notes=f"card {card['code'][:6]}…",
         expires_at=None,
         duration=timedelta(days=card["duration_days"]),
+        plan_id=None,
     )
     license_row = await queries.start_license_clock(conn, id=license_row["id"], now=now)
     device_id = await queries.insert_device(

@@ -5,7 +5,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from licsrv.no_store import no_store
-from licsrv.web import auth, cards, customers, dashboard, licenses, records, sessions, settings, webhooks
+from licsrv.web import (
+    auth,
+    cards,
+    customers,
+    dashboard,
+    licenses,
+    plans,
+    products,
+    records,
+    scope,
+    sessions,
+    settings,
+    webhooks,
+)
 from licsrv.web.csp import csp_middleware
 from licsrv.web.session import admin_auth_middleware
 
@@ -32,7 +45,16 @@ def create_admin_web_app() -> web.Application:
             web.get("/sessions", sessions.live_list),
             web.post(r"/sessions/{id:[A-Za-z0-9_-]{16}}/terminate", sessions.terminate),
             web.get("/history", sessions.history),
-            web.get("/products", settings.product_page),
+            web.get("/products", products.product_list),
+            web.post("/products", products.product_create),
+            web.post(r"/products/{id:\d{1,18}}/rename", products.product_rename),
+            web.post(r"/products/{id:\d{1,18}}/{action:archive|unarchive}", products.product_archive),
+            web.get("/settings", products.settings_of_scope),
+            web.post("/scope", scope.set_scope),
+            web.get("/plans", plans.plan_list),
+            web.post("/plans", plans.plan_create),
+            web.post(r"/plans/{id:\d{1,18}}", plans.plan_update),
+            web.post(r"/plans/{id:\d{1,18}}/archive", plans.plan_archive),
             web.get(r"/products/{id:\d{1,18}}", settings.product_page),
             web.post(r"/products/{id:\d{1,18}}", settings.product_update),
             web.post(r"/products/{id:\d{1,18}}/rotate", settings.product_rotate),

@@ -7,16 +7,18 @@ from aiohttp import web
 from licsrv.services import sessions
 from licsrv.state import deps_of
 from licsrv.web.render import page
+from licsrv.web.scope import scoped_product_id
 
 
 async def summary_data(request: web.Request) -> dict:
     deps = deps_of(request)
+    scoped = scoped_product_id(request)
     async with deps.db.connection() as conn:
-        counts = dict(await deps.q.dashboard_counts(conn))
-    newest = (await sessions.live_sessions(deps, limit=5)).sessions
+        counts = dict(await deps.q.dashboard_counts(conn, product_id=scoped))
+    newest = (await sessions.live_sessions(deps, product_id=scoped, limit=5)).sessions
     return {
         **counts,
-        "live_sessions": str(await sessions.count_live(deps)),
+        "live_sessions": str(await sessions.count_live(deps, scoped)),
         "newest": [
             {
                 "license_key": s["license_key"],
@@ -32,7 +34,7 @@ async def summary_data(request: web.Request) -> dict:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    return page(request, "admin/dashboard.html", summary=await summary_data(request))
+    return page(request, "admin/dashboard.html", summary=await summary_data(request), scoped_page=True)
 
 
 async def summary(request: web.Request) -> web.Response:

@@ -11,6 +11,8 @@ from aiohttp import web
 
 from licsrv.domain import ROLE_RANK
 from licsrv.errors import ApiError
+from licsrv.state import PRODUCTS
+from licsrv.web.scope import scoped_product_id
 from licsrv.web.session import ADMIN, CSRF, forbidden
 
 RANK = ROLE_RANK
@@ -19,7 +21,12 @@ RANK = ROLE_RANK
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     admin = request.get(ADMIN)
     role = admin["role"] if admin else "viewer"
+    cache = request.config_dict[PRODUCTS]
+    scoped = scoped_product_id(request)
     context.update(
+        scope_products=[p for p in cache.all() if p.archived_at is None],
+        scoped=cache.by_id(scoped) if scoped is not None else None,
+        here=request.path_qs,
         admin=admin,
         csrf=request[CSRF],
         can_operate=RANK[role] >= RANK["operator"],

@@ -156,6 +156,7 @@ async def license_from_card(conn, deps: Deps, product: Product, card: Any, ip: s
         notes=f"card {card['code'][:6]}… (portal)",
         expires_at=None,
         duration=timedelta(days=card["duration_days"]),
+        plan_id=None,
     )
     await deps.q.redeem_card(
         conn, id=card["id"], license_id=license_row["id"], hardware_id=None, ip=ip, now=now
