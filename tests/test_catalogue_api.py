@@ -205,6 +205,8 @@ async def test_a_license_from_a_plan_copies_it_and_keeps_what_was_given(client, 
     data = lic["data"]
     assert (data["max_devices"], data["max_sessions"], data["duration_days"]) == (3, 2, 90)
     assert data["features"] == features and data["plan_id"] == plan_id
+    listed = await client.get(f"{API}/licenses", params={"product_id": product["id"]}, headers=admin_headers)
+    assert [lic["plan_id"] for lic in (await listed.json())["data"]] == [plan_id]
     status, own = await post(
         client,
         "/licenses",

@@ -145,7 +145,7 @@ def admin_view(row: Any, devices_used: int) -> dict[str, Any]:
         "id": row["id"],
         "key": row["key"],
         "product_id": row["product_id"],
-        "plan_id": row.get("plan_id"),
+        "plan_id": row["plan_id"],
         "customer_email": row["customer_email"],
         "notes": row["notes"],
         "duration_days": row["duration"].days if row["duration"] else None,

@@ -25,7 +25,7 @@ async def settings_of_scope(request: web.Request) -> web.Response:
     cache = deps_of(request).products
     scoped = scoped_product_id(request)
     open_products = [p for p in cache.all() if p.archived_at is None] or cache.all()
-    product_id = scoped if scoped and cache.by_id(scoped) else min(p.id for p in open_products)
+    product_id = scoped if scoped and cache.by_id(scoped) else min((p.id for p in open_products), default=1)
     raise web.HTTPSeeOther(f"/admin/products/{product_id}")
 
 
