@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
+from licsrv.app import create_app
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.tokens import create_token
 
@@ -40,6 +42,20 @@ async def test_a_created_product_answers_clients_at_once(client, admin_headers):
     assert (await unknown.json())["error"]["code"] == "LICENSE_NOT_FOUND"
     listed = (await (await client.get(f"{API}/products", headers=admin_headers)).json())["data"]
     assert product["slug"] in {p["slug"] for p in listed}
+
+
+async def test_another_worker_learns_of_a_new_product_through_notify(
+    client, aiohttp_client, settings, admin_headers
+):
+    other_worker = await aiohttp_client(create_app(settings))
+    product = await new_product(client, admin_headers)
+    # The other worker's cache reloads on the NOTIFY sent at commit (milliseconds; bounded wait, no TTL).
+    for _ in range(250):
+        answer = await other_worker.get("/api/v1/keys/none", headers={"X-API-Key": product["api_key"]})
+        if answer.status != 401:
+            break
+        await asyncio.sleep(0.02)
+    assert answer.status == 404  # past the API key check: the key is known there too
 
 
 async def test_imported_api_key_is_kept_checked_and_unique(client, conn, admin_headers):
