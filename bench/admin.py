@@ -45,7 +45,7 @@ PAGES = {
     "history (one license, 30 days)": "/admin/history?license_id={license_id}&since={month_ago}",
     "live sessions": "/admin/sessions",
     "card keys": "/admin/cards",
-    "product settings": "/admin/products",
+    "product settings": "/admin/products/1",
     "tokens": "/admin/tokens",
     "admins": "/admin/admins",
     "audit log": "/admin/audit",

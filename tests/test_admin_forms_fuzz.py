@@ -37,6 +37,9 @@ FORMS = {
         "duration_days": "",
         "notes": "",
         "product_id": "1",
+        "plan_id": "",
+        "features.name": "",
+        "features.value": "",
     },
     "/admin/licenses/{license}/edit": {
         "customer_name": "n",
@@ -57,8 +60,10 @@ FORMS = {
         "max_sessions": "1",
         "heartbeat_interval": "30",
         "session_timeout": "60",
-        "features": "{}",
-        "rate_limits": "{}",
+        "features.name": "",
+        "features.value": "",
+        "rate_limits.name": "",
+        "rate_limits.value": "",
     },
     "/admin/tokens": {"name": "t", "role": "viewer"},
     "/admin/admins": {"username": "fuzz", "password": "long enough password", "role": "viewer"},
@@ -132,8 +137,12 @@ async def test_refused_form_input_is_answered_in_the_apis_words(client, conn, qu
     form = {**FORMS["/admin/products/1"], "csrf": token}
     refused = await client.post("/admin/products/1", data={**form, "download_url": "javascript:alert(1)"})
     assert refused.status == 400 and "an http:// or https:// URL" in await refused.text()
-    nested = await client.post("/admin/products/1", data={**form, "features": '{"a": {"b": 1}}'})
-    assert nested.status == 400 and "nothing nested" in await nested.text()
+    twice = [("csrf", token), ("features.name", "a"), ("features.value", "1")] * 2
+    doubled = await client.post("/admin/products/1", data=twice)
+    assert doubled.status == 400 and "named twice" in await doubled.text()
+    unknown_call = {**form, "rate_limits.name": "everything", "rate_limits.value": "5/minute"}
+    refused_call = await client.post("/admin/products/1", data=unknown_call)
+    assert refused_call.status == 400 and "is not one of" in await refused_call.text()
     before = await conn.fetchval("SELECT count(*) FROM licenses")
     unknown = await client.post("/admin/licenses", data={"csrf": token, "product_id": "999999"})
     assert unknown.status == 422 and "names nothing that exists" in await unknown.text()

@@ -1,7 +1,7 @@
--- name: insert_license(key, product_id, customer_name, customer_email, max_devices, max_sessions, features, notes, expires_at, duration)^
+-- name: insert_license(key, product_id, customer_name, customer_email, max_devices, max_sessions, features, notes, expires_at, duration, plan_id)^
 INSERT INTO licenses (key, product_id, customer_name, customer_email, max_devices, max_sessions, features, notes,
-                      expires_at, duration)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                      expires_at, duration, plan_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
           expires_at, duration, activated_at, created_at, updated_at;
 
@@ -38,7 +38,7 @@ RETURNING id, key, product_id, customer_name, customer_email, status, max_device
 
 -- name: get_license(id)^
 SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
-       expires_at, duration, activated_at, created_at, updated_at
+       expires_at, duration, activated_at, created_at, updated_at, plan_id
 FROM licenses WHERE id = $1;
 
 -- name: set_license_status(id, status)^
@@ -69,7 +69,7 @@ RETURNING id, key, product_id, customer_name, customer_email, status, max_device
 
 -- name: list_licenses(product_id, after_id, row_limit)
 SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices, l.max_sessions,
-       l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at,
+       l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at, l.plan_id,
        (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
 FROM licenses l
 WHERE ($1::bigint IS NULL OR l.product_id = $1)
@@ -80,7 +80,7 @@ LIMIT $3;
 -- name: search_licenses(key, pattern, product_id, after_id, row_limit)
 -- `pattern` is '%<lower-cased text, LIKE-escaped>%': the trigram indexes of 0002 answer it.
 SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices, l.max_sessions,
-       l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at,
+       l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at, l.plan_id,
        (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
 FROM licenses l
 WHERE (l.key = $1 OR lower(l.customer_name) LIKE $2 OR lower(l.customer_email) LIKE $2)

@@ -105,6 +105,13 @@ LIMIT $5;
 -- name: count_open_sessions(cap)$
 SELECT count(*) FROM (SELECT 1 FROM session_history WHERE ended_at IS NULL LIMIT $1) AS open_rows;
 
+-- name: count_open_sessions_of_product(product_id, cap)$
+SELECT count(*) FROM (
+    SELECT 1 FROM session_history h JOIN licenses l ON l.id = h.license_id
+    WHERE h.ended_at IS NULL AND l.product_id = $1
+    LIMIT $2
+) AS open_rows;
+
 -- name: estimate_open_sessions$
 -- The planner's count of open rows (kept by autovacuum): for a badge beyond the exact count's cap.
 SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE relname = 'session_history_open';

@@ -54,6 +54,21 @@ def check_features(value: Any) -> dict[str, bool | int | float | str]:
     return dict(value)
 
 
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]{0,15})$")
+_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]{0,15})\.[0-9]{1,15}$")
+
+
+def typed_value(text: str) -> bool | int | float | str:
+    """A feature's value as typed in a form or on the command line: true/false, a number, else the text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if _INTEGER.match(text):
+        return int(text)
+    if _DECIMAL.match(text):
+        return float(text)
+    return text
+
+
 class Features(fields.Field):
     """`features`: flat, at most 100 names, values bool / number / string of at most 200 characters."""
 

@@ -218,5 +218,10 @@ def dev(host: str | None, port: int | None) -> None:
 
 main.add_command(cards)
 
+from licsrv.cli_catalogue import plans, products  # noqa: E402  (its commands use run() above)
+
+main.add_command(products)
+main.add_command(plans)
+
 if __name__ == "__main__":
     main()

@@ -50,6 +50,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "TOKEN_INVALID": 400,
     "FREE_LIMIT_REACHED": 429,
     "CREDENTIAL_INVALID": 401,
+    "SLUG_TAKEN": 409,
+    "API_KEY_TAKEN": 409,
+    "PLAN_NAME_TAKEN": 409,
     "INTERNAL_ERROR": 500,
 }
 
@@ -74,7 +77,7 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "PLAN_NOT_FOUND": "The plan was not found.",
     "PLAN_ARCHIVED": "The plan is archived; nothing new is made from it.",
     "PLAN_OF_ANOTHER_PRODUCT": "The plan belongs to another product.",
-    "PRODUCT_ARCHIVED": "The product is archived; it takes no new licenses or cards.",
+    "PRODUCT_ARCHIVED": "The product is archived: it takes no new licenses, plans or card batches.",
     "SESSION_LIMIT_REACHED": "No further session is allowed for this license right now.",
     "SESSION_EXPIRED": "The session has expired; start a new one.",
     "SESSION_TERMINATED": "The session was ended by the server.",
@@ -96,6 +99,9 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "TOKEN_INVALID": "The token is wrong, used or expired.",
     "FREE_LIMIT_REACHED": "This license cannot free another device this month.",
     "CREDENTIAL_INVALID": "The credential is not valid (any more).",
+    "SLUG_TAKEN": "Another product has this slug.",
+    "API_KEY_TAKEN": "Another product uses this API key.",
+    "PLAN_NAME_TAKEN": "The product has another plan of this name.",
     "INTERNAL_ERROR": "An internal error occurred.",
 }
 

@@ -24,9 +24,19 @@ class Strict(Schema):
 
 class LicenseCreateSchema(Strict):
     product_id = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**62))
+    plan_id = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**62),
+        metadata={"description": "copy max_devices, max_sessions, duration and features from this plan"},
+    )
     customer_name = fields.String(load_default="", validate=NAME)
     customer_email = fields.String(load_default="", validate=CUSTOMER_EMAIL)
-    max_devices = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100000))
+    max_devices = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=100000),
+        metadata={"description": "1 (or the plan's) when absent"},
+    )
     max_sessions = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
     )
@@ -36,7 +46,7 @@ class LicenseCreateSchema(Strict):
     expires_at = fields.AwareDateTime(
         load_default=None, allow_none=True, default_timezone=UTC, validate=MOMENT
     )
-    features = Features(load_default=dict)
+    features = Features(load_default=None, metadata={"description": "none (or the plan's) when absent"})
     notes = fields.String(load_default="", validate=validate.Length(max=5000))
 
 
@@ -76,6 +86,7 @@ class LicenseSchema(Schema):
     id = fields.Integer()
     key = fields.String()
     product_id = fields.Integer()
+    plan_id = fields.Integer(allow_none=True)
     customer_name = fields.String()
     customer_email = fields.String()
     status = fields.String()

@@ -1,4 +1,4 @@
-"""Management API: products (list, get, rotate API key)."""
+"""Management API: products (create, list, get, update, rename, archive, rotate API key)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import base64
 from aiohttp import web
 
 from licsrv.admin_api.auth import request_actor
-from licsrv.admin_api.schemas import ContentKeySchema, ProductSchema, ProductUpdateSchema, RotateKeySchema
+from licsrv.admin_api.schemas import (
+    ContentKeySchema,
+    ProductCreateSchema,
+    ProductSchema,
+    ProductUpdateSchema,
+    RotateKeySchema,
+)
 from licsrv.envelope import load_body, ok
 from licsrv.openapi import documented
 from licsrv.services import products
@@ -94,9 +100,45 @@ async def set_content_key(request: web.Request) -> web.Response:
     return ok(_shown(request, product))
 
 
+@documented(
+    "Create a product (owner), optionally with the API key its program already has",
+    tag="admin: products",
+    body=ProductCreateSchema,
+    answer=ProductSchema,
+    status=201,
+    errors=("FORBIDDEN", "SLUG_TAKEN", "API_KEY_TAKEN"),
+)
+async def create_product(request: web.Request) -> web.Response:
+    fields = await load_body(request, ProductCreateSchema())
+    product = await products.create_product(deps_of(request), fields, request_actor(request))
+    return ok(_shown(request, product), status=201)
+
+
+@documented(
+    "Archive a product (owner): no new licenses, plans or cards; its licenses keep working",
+    tag="admin: products",
+    answer=ProductSchema,
+    errors=("NOT_FOUND", "FORBIDDEN"),
+)
+async def archive_product(request: web.Request) -> web.Response:
+    product = await products.archive_product(deps_of(request), _product_id(request), request_actor(request))
+    return ok(_shown(request, product))
+
+
+@documented("Take a product out of the archive (owner)", tag="admin: products", answer=ProductSchema)
+async def unarchive_product(request: web.Request) -> web.Response:
+    product = await products.archive_product(
+        deps_of(request), _product_id(request), request_actor(request), archived=False
+    )
+    return ok(_shown(request, product))
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/products", list_products),
+        web.post("/products", create_product),
+        web.post(r"/products/{id:\d{1,18}}/archive", archive_product),
+        web.post(r"/products/{id:\d{1,18}}/unarchive", unarchive_product),
         web.patch(r"/products/{id:\d{1,18}}", update_product),
         web.put(r"/products/{id:\d{1,18}}/content-key", set_content_key),
         web.get(r"/products/{id:\d{1,18}}", get_product),

@@ -33,6 +33,9 @@ class ProductSchema(Schema):
     require_signed_requests = fields.Boolean()
     offline_renewal_days = fields.Integer()
     has_content_key = fields.Boolean()
+    archived_at = fields.DateTime(
+        allow_none=True, metadata={"description": "set: the product takes no new licenses, plans or cards"}
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -44,6 +47,7 @@ class ProductUpdateSchema(Schema):
     class Meta:
         unknown = RAISE
 
+    name = fields.String(validate=validate.Length(min=1, max=200))
     current_version = fields.String(validate=VERSION)
     minimum_version = fields.String(validate=VERSION)
     download_url = fields.String(validate=http_url, metadata=HTTP_URL_DOC)
@@ -60,6 +64,23 @@ class ProductUpdateSchema(Schema):
     )
     require_signed_requests = fields.Boolean()
     offline_renewal_days = fields.Integer(validate=validate.Range(min=1, max=3650))
+
+
+class ProductCreateSchema(ProductUpdateSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    slug = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9][a-z0-9-]{0,62}$",
+            error="1 to 63 lower-case letters, digits and dashes, not a dash first.",
+        ),
+    )
+    api_key = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[!-~]{8,200}$", error="8 to 200 printable ASCII characters, no spaces."),
+        metadata={"description": "import the key the vendor's program already has; generated when absent"},
+    )
 
 
 def _base64_key(value: str | None) -> None:

@@ -15,6 +15,8 @@ from licsrv.errors import ApiError
 from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.licensing import end_device_sessions, license_view
+from licsrv.services.plans import get_plan_for_use
+from licsrv.services.products import ensure_product_open
 from licsrv.webhooks.catalogue import device_data, license_data
 from licsrv.webhooks.outbox import emit, event_type_if_wanted
 
@@ -29,8 +31,10 @@ def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise ApiError("VALIDATION_ERROR", "Give duration_days or expires_at, not both.")
     if duration_days is not None and not 1 <= duration_days <= MAX_DURATION_DAYS:
         raise ApiError("VALIDATION_ERROR", f"duration_days must be between 1 and {MAX_DURATION_DAYS}.")
-    max_devices = fields.get("max_devices", 1)
-    if max_devices is None or not 0 <= max_devices <= MAX_DEVICES:
+    max_devices = fields.get("max_devices")
+    if max_devices is None:
+        max_devices = 1
+    if not 0 <= max_devices <= MAX_DEVICES:
         raise ApiError("VALIDATION_ERROR", f"max_devices must be between 0 and {MAX_DEVICES}.")
     max_sessions = fields.get("max_sessions")
     if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS:
@@ -47,16 +51,34 @@ def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def apply_plan(fields: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """The license's fields with the plan's values wherever they were not given: device slots, sessions,
+    features, and its duration unless an expiry or a duration was given (a plan without one: perpetual)."""
+    merged = dict(fields)
+    for name in ("max_devices", "max_sessions", "features"):
+        if merged.get(name) is None:
+            merged[name] = plan[name]
+    if merged.get("duration_days") is None and merged.get("expires_at") is None:
+        merged["duration_days"] = plan["duration_days"]
+    return merged
+
+
 async def insert_license(
     conn: asyncpg.Connection, queries: Queries, product_id: int, fields: dict[str, Any], actor: Actor
 ) -> asyncpg.Record:
     """The new license and its audit row, in the caller's transaction (the CLI calls this directly)."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    values = _license_fields(fields)
     if await queries.get_product(conn, id=product_id) is None:
         raise ApiError("UNKNOWN_REFERENCE", details={"product_id": ["No product has this id."]})
-    row = await queries.insert_license(conn, key=new_license_key(), product_id=product_id, **values)
+    await ensure_product_open(conn, queries, product_id)
+    plan_id = fields.get("plan_id")
+    if plan_id is not None:
+        fields = apply_plan(fields, await get_plan_for_use(conn, queries, plan_id, product_id))
+    values = _license_fields(fields)
+    row = await queries.insert_license(
+        conn, key=new_license_key(), product_id=product_id, plan_id=plan_id, **values
+    )
     await record_change(
         conn,
         queries,
@@ -123,6 +145,7 @@ def admin_view(row: Any, devices_used: int) -> dict[str, Any]:
         "id": row["id"],
         "key": row["key"],
         "product_id": row["product_id"],
+        "plan_id": row["plan_id"],
         "customer_email": row["customer_email"],
         "notes": row["notes"],
         "duration_days": row["duration"].days if row["duration"] else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
@@ -51,6 +52,7 @@ class Product:
     previous_api_key: str | None
     previous_api_key_expires_at: datetime | None
     offline_renewal_days: int
+    archived_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -247,23 +249,32 @@ PRODUCT_SETTINGS = (
     "require_signed_requests",
     "offline_renewal_days",
 )
+EDITABLE = ("name", *PRODUCT_SETTINGS)
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """The rules across settings, which no single field's schema can check."""
+    if not 1 <= len(settings["name"].strip()) <= 200:
+        raise ApiError("VALIDATION_ERROR", "The product's name is 1 to 200 characters.")
+    if settings["session_timeout"] < 2 * settings["heartbeat_interval"]:
+        raise ApiError("VALIDATION_ERROR", "session_timeout must be at least twice heartbeat_interval.")
+    parse_rate_limits(settings["rate_limits"])
 
 
 async def update_product(
     conn: asyncpg.Connection, queries: Queries, product_id: int, changes: dict[str, Any], actor: Actor
 ) -> Product:
-    """Every worker's cache reloads through NOTIFY when this commits."""
+    """Settings and the name; every worker's cache reloads through NOTIFY when this commits."""
     if not actor.is_owner():
         raise ApiError("FORBIDDEN", "Only an owner changes product settings.")
     async with conn.transaction():
         row = await queries.lock_product(conn, id=product_id)
         if row is None:
             raise ApiError("NOT_FOUND", "The product was not found.")
-        before = {name: row[name] for name in PRODUCT_SETTINGS}
-        merged = {**before, **{k: v for k, v in changes.items() if k in PRODUCT_SETTINGS}}
-        if merged["session_timeout"] < 2 * merged["heartbeat_interval"]:
-            raise ApiError("VALIDATION_ERROR", "session_timeout must be at least twice heartbeat_interval.")
-        parse_rate_limits(merged["rate_limits"])
+        before = {name: row[name] for name in EDITABLE}
+        merged = {**before, **{k: v for k, v in changes.items() if k in EDITABLE}}
+        merged["name"] = merged["name"].strip()
+        check_settings(merged)
         await queries.update_product(conn, id=product_id, **merged)
         changed = {k: v for k, v in merged.items() if before[k] != v}
         await record_change(
@@ -278,6 +289,102 @@ async def update_product(
         )
         await queries.notify_products_changed(conn)
         return Product.from_row(await queries.get_product(conn, id=product_id))
+
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+IMPORTED_API_KEY = re.compile(r"^[!-~]{8,200}$")  # the key compiled into a program sold before licsrv
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "current_version": "1.0.0",
+    "minimum_version": "1.0.0",
+    "download_url": "",
+    "whats_new": "",
+    "session_policy": "reject",
+    "max_sessions": 1,
+    "heartbeat_interval": 30,
+    "session_timeout": 60,
+    "features": {},
+    "rate_limits": {},
+    "require_signed_requests": False,
+    "offline_renewal_days": 30,
+}
+
+
+async def insert_product(
+    conn: asyncpg.Connection, queries: Queries, fields: dict[str, Any], actor: Actor
+) -> Product:
+    """A new product: `name`, `slug`, any setting, and optionally the `api_key` its program already has
+    (SLUG_TAKEN, API_KEY_TAKEN when another product holds either). Every check comes before the write."""
+    if not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner creates products.")
+    slug = str(fields.get("slug") or "")
+    if not SLUG.match(slug):
+        raise ApiError(
+            "VALIDATION_ERROR",
+            "The slug is 1 to 63 lower-case letters, digits and dashes, not starting with a dash.",
+        )
+    api_key = fields.get("api_key") or new_api_key()
+    if not IMPORTED_API_KEY.match(api_key):
+        raise ApiError(
+            "VALIDATION_ERROR", "An API key is 8 to 200 printable ASCII characters without spaces."
+        )
+    settings = {**DEFAULT_SETTINGS, **{k: v for k, v in fields.items() if k in PRODUCT_SETTINGS}}
+    settings["name"] = str(fields.get("name") or "").strip()
+    check_settings(settings)
+    async with conn.transaction():
+        if await queries.product_slug_taken(conn, slug=slug):
+            raise ApiError("SLUG_TAKEN", f"A product with the slug {slug!r} exists already.")
+        if await queries.api_key_taken(conn, api_key=api_key):
+            raise ApiError("API_KEY_TAKEN")
+        try:
+            product_id = await queries.insert_product(conn, slug=slug, api_key=api_key, **settings)
+        except asyncpg.UniqueViolationError:  # a concurrent create took the slug or the key meanwhile
+            raise ApiError("CONFLICT", "Another product took this slug or API key just now.") from None
+        await record_change(
+            conn,
+            queries,
+            actor,
+            "product.create",
+            "product",
+            product_id,
+            after={"slug": slug, "name": settings["name"], "imported_api_key": bool(fields.get("api_key"))},
+        )
+        await queries.notify_products_changed(conn)
+        return Product.from_row(await queries.get_product(conn, id=product_id))
+
+
+async def set_archived(
+    conn: asyncpg.Connection, queries: Queries, product_id: int, archived: bool, actor: Actor
+) -> Product:
+    """An archived product refuses new licenses, plans and cards; its licenses keep working on the client
+    API (the API-key cache keeps every product) until they expire."""
+    if not actor.is_owner():
+        raise ApiError("FORBIDDEN", "Only an owner archives products.")
+    async with conn.transaction():
+        row = await queries.lock_product(conn, id=product_id)
+        if row is None:
+            raise ApiError("NOT_FOUND", "The product was not found.")
+        if (row["archived_at"] is not None) != archived:
+            await queries.set_product_archived(conn, id=product_id, archived=archived)
+            await record_change(
+                conn,
+                queries,
+                actor,
+                "product.archive" if archived else "product.unarchive",
+                "product",
+                product_id,
+                before={"archived": not archived},
+                after={"archived": archived},
+            )
+            await queries.notify_products_changed(conn)
+        return Product.from_row(await queries.get_product(conn, id=product_id))
+
+
+async def ensure_product_open(conn: asyncpg.Connection, queries: Queries, product_id: int) -> None:
+    """PRODUCT_ARCHIVED when the product is archived: what makes new licenses, plans and card batches calls
+    this before it writes (an unknown product is left to the caller's own refusal)."""
+    row = await queries.get_product_archived_at(conn, id=product_id)
+    if row is not None and row["archived_at"] is not None:
+        raise ApiError("PRODUCT_ARCHIVED")
 
 
 async def set_content_key(
@@ -309,7 +416,25 @@ async def find_product(deps: Deps, product_id: int) -> Product:
 
 async def change_product(deps: Deps, product_id: int, changes: dict[str, Any], actor: Actor) -> Product:
     async with deps.db.connection() as conn:
-        return await update_product(conn, deps.q, product_id, changes, actor)
+        product = await update_product(conn, deps.q, product_id, changes, actor)
+    await deps.products.reload()
+    return product
+
+
+async def create_product(deps: Deps, fields: dict[str, Any], actor: Actor) -> Product:
+    """Usable by clients at once: this worker reloads its API-key cache before answering, the others on the
+    NOTIFY sent at commit."""
+    async with deps.db.connection() as conn:
+        product = await insert_product(conn, deps.q, fields, actor)
+    await deps.products.reload()
+    return product
+
+
+async def archive_product(deps: Deps, product_id: int, actor: Actor, archived: bool = True) -> Product:
+    async with deps.db.connection() as conn:
+        product = await set_archived(conn, deps.q, product_id, archived, actor)
+    await deps.products.reload()
+    return product
 
 
 async def rotate_product_key(deps: Deps, product_id: int, actor: Actor, grace_days: int) -> Product:

@@ -391,9 +391,15 @@ class LiveCount:
         return f"{self.count:,}" if self.exact else f"≈ {self.count:,}"
 
 
-async def count_live(deps: Deps) -> LiveCount:
+async def count_live(deps: Deps, product_id: int | None = None) -> LiveCount:
     """The badge: open sessions as last recorded, counted exactly up to a cap and estimated beyond it by
-    the planner's statistics, so it stays cheap at a million."""
+    the planner's statistics, so it stays cheap at a million (one product's: at least the cap)."""
+    if product_id is not None:
+        async with deps.db.connection() as conn:
+            count = await deps.q.count_open_sessions_of_product(
+                conn, product_id=product_id, cap=LIVE_COUNT_CAP
+            )
+        return LiveCount(count, exact=count < LIVE_COUNT_CAP)
     async with deps.db.connection() as conn:
         count = await deps.q.count_open_sessions(conn, cap=LIVE_COUNT_CAP)
         if count < LIVE_COUNT_CAP:

@@ -16,12 +16,13 @@ SESSIONS, SOLD, ACTIVATED, REDEEMED = "#2457c5", "#9bb3e6", "#18794e", "#c4620f"
 
 async def summary_data(request: web.Request) -> dict:
     deps = deps_of(request)
+    scoped = scoped_product_id(request)
     async with deps.db.connection() as conn:
-        counts = dict(await deps.q.dashboard_counts(conn))
-    newest = (await sessions.live_sessions(deps, limit=5)).sessions
+        counts = dict(await deps.q.dashboard_counts(conn, product_id=scoped))
+    newest = (await sessions.live_sessions(deps, product_id=scoped, limit=5)).sessions
     return {
         **counts,
-        "live_sessions": str(await sessions.count_live(deps)),
+        "live_sessions": str(await sessions.count_live(deps, scoped)),
         "newest": [
             {
                 "license_key": s["license_key"],
@@ -77,7 +78,11 @@ def usage_charts(data: usage.UsageCharts) -> list[Markup]:
 async def dashboard(request: web.Request) -> web.Response:
     data = await request.config_dict[CHART_CACHE].charts(deps_of(request), scoped_product_id(request))
     return page(
-        request, "admin/dashboard.html", summary=await summary_data(request), charts=usage_charts(data)
+        request,
+        "admin/dashboard.html",
+        summary=await summary_data(request),
+        charts=usage_charts(data),
+        scoped_page=True,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from marshmallow import ValidationError
@@ -11,15 +12,16 @@ from licsrv.admin_api.licenses import ExtendSchema, LicenseCreateSchema, License
 from licsrv.domain import PAGE_SIZE
 from licsrv.envelope import as_api_error
 from licsrv.errors import ApiError
-from licsrv.services import licenses, sessions
+from licsrv.services import licenses, plans, sessions
 from licsrv.state import deps_of
 from licsrv.web.flash import done
-from licsrv.web.forms import load_form
+from licsrv.web.forms import kv_rows, load_form, parse_kv
 from licsrv.web.render import flash_error, form, page, requires
+from licsrv.web.scope import scoped_product_id
 from licsrv.web.session import actor_of
 
 EDIT_FIELDS = ("customer_name", "customer_email", "max_devices", "max_sessions", "notes")
-CREATE_FIELDS = (*EDIT_FIELDS, "duration_days", "product_id")
+CREATE_FIELDS = (*EDIT_FIELDS, "duration_days", "product_id", "plan_id")
 
 
 def _int(value: str, default: int | None = None) -> int | None:
@@ -32,38 +34,47 @@ def _int(value: str, default: int | None = None) -> int | None:
         raise ApiError("VALIDATION_ERROR", f"{value!r} is not a number.") from None
 
 
-async def license_list(request: web.Request) -> web.Response:
+async def _list_page(
+    request: web.Request, q: str, cursor: str | None, status: int = 200, **extra: Any
+) -> web.Response:
     deps = deps_of(request)
-    q = request.query.get("q", "")[:200]
+    scoped = scoped_product_id(request)
     try:
-        rows, cursor = await licenses.search_licenses(deps, q, request.query.get("cursor"), PAGE_SIZE)
+        rows, next_cursor = await licenses.search_licenses(deps, q, cursor, PAGE_SIZE, scoped)
     except ApiError:
-        rows, cursor = await licenses.search_licenses(deps, q, None, PAGE_SIZE)
+        rows, next_cursor = await licenses.search_licenses(deps, q, None, PAGE_SIZE, scoped)
     return page(
-        request, "admin/licenses.html", licenses=rows, next_cursor=cursor, q=q, products=deps.products.all()
+        request,
+        "admin/licenses.html",
+        status=status,
+        licenses=rows,
+        next_cursor=next_cursor,
+        q=q,
+        products=[p for p in deps.products.all() if p.archived_at is None],
+        plans=await plans.list_plans(deps, scoped, include_archived=False),
+        default_product=scoped,
+        scoped_page=True,
+        **extra,
     )
+
+
+async def license_list(request: web.Request) -> web.Response:
+    return await _list_page(request, request.query.get("q", "")[:200], request.query.get("cursor"))
 
 
 @requires("operator")
 async def license_create(request: web.Request) -> web.Response:
     data = await form(request)
+    features = kv_rows(await request.post(), "features")
     deps = deps_of(request)
     try:
         fields = load_form(LicenseCreateSchema(), data, CREATE_FIELDS)
+        fields["features"] = parse_kv(features, "Features") or None  # none typed: the plan's, if any
         detail = await licenses.create_license(deps, fields.pop("product_id"), fields, actor_of(request))
     except (ApiError, ValidationError) as exc:  # the form again, as typed, with the reason in words
         error = as_api_error(exc, request)
-        rows, cursor = await licenses.search_licenses(deps, None, None, PAGE_SIZE)
-        return page(
-            request,
-            "admin/licenses.html",
-            status=error.status,
-            error=flash_error(error),
-            typed=data,
-            licenses=rows,
-            next_cursor=cursor,
-            q="",
-            products=deps.products.all(),
+        return await _list_page(
+            request, "", None, error.status, error=flash_error(error), typed={**data, "features": features}
         )
     raise done(request, f"/admin/licenses/{detail['id']}", f"License {detail['key']} created.")
 
@@ -74,6 +85,7 @@ async def license_detail(
     license_id = int(request.match_info["id"])
     deps = deps_of(request)
     detail = await licenses.license_detail(deps, license_id)
+    plan = await plans.find_plan(deps, detail["plan_id"]) if detail.get("plan_id") else None
     live = await sessions.live_sessions(deps, license_id=license_id)
     recent = await sessions.history(
         deps, license_id=license_id, since=deps.now() - timedelta(days=30), limit=20
@@ -83,6 +95,7 @@ async def license_detail(
         "admin/license.html",
         status=status,
         license=detail,
+        plan=plan,
         live=live.sessions,
         history=recent,
         error=error,
@@ -121,6 +134,9 @@ async def license_action(request: web.Request) -> web.Response:
             await licenses.remove_device(deps, license_id, _int(data.get("device_id", ""), 0), actor)
         elif action == "edit":
             changes = load_form(LicenseUpdateSchema(), data, EDIT_FIELDS)
+            posted = await request.post()
+            if "features.name" in posted:  # the form's key/value editor (all rows emptied: no features)
+                changes["features"] = parse_kv(kv_rows(posted, "features"), "Features")
             await licenses.update(deps, license_id, changes, actor)
         else:
             raise web.HTTPNotFound()

@@ -11,7 +11,9 @@ from aiohttp import web
 
 from licsrv.domain import ROLE_RANK
 from licsrv.errors import ApiError
+from licsrv.state import PRODUCTS
 from licsrv.web.flash import forget_flash, take_flash
+from licsrv.web.scope import scoped_product_id
 from licsrv.web.session import ADMIN, CSRF, forbidden
 from licsrv.web.words import in_words, page_title
 
@@ -25,7 +27,12 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
     context.setdefault("page_title", page_title(request.path))
     if not context.get("message") and not context.get("error"):
         context["message"] = take_flash(request)
+    cache = request.config_dict[PRODUCTS]
+    scoped = scoped_product_id(request)
     context.update(
+        scope_products=[p for p in cache.all() if p.archived_at is None],
+        scoped=cache.by_id(scoped) if scoped is not None else None,
+        here=request.path_qs,
         admin=admin,
         csrf=request[CSRF],
         can_operate=RANK[role] >= RANK["operator"],

@@ -19,16 +19,18 @@ REASONS = END_REASONS
 
 async def live_list(request: web.Request) -> web.Response:
     deps = deps_of(request)
+    scoped = scoped_product_id(request)
     try:
-        found = await sessions.live_sessions(deps, cursor=request.query.get("cursor"))
+        found = await sessions.live_sessions(deps, product_id=scoped, cursor=request.query.get("cursor"))
     except ApiError:
-        found = await sessions.live_sessions(deps)
+        found = await sessions.live_sessions(deps, product_id=scoped)
     return page(
         request,
         "admin/sessions.html",
         sessions=found.sessions,
         next_cursor=found.next_cursor,
-        live_count=await sessions.count_live(deps),
+        live_count=await sessions.count_live(deps, scoped),
+        scoped_page=True,
     )
 
 

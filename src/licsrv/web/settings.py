@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 from marshmallow import ValidationError
 
 from licsrv.admin_api.schemas import ProductUpdateSchema
-from licsrv.bounded import form_json_object
 from licsrv.domain import API_KEY_GRACE_DAYS
 from licsrv.envelope import as_api_error
 from licsrv.errors import ApiError
 from licsrv.services import admins, products, tokens
+from licsrv.services.rate_limits import GROUPS
 from licsrv.state import DB, deps_of
 from licsrv.web.flash import done
+from licsrv.web.forms import kv_rows, parse_kv
 from licsrv.web.render import flash_error, form, page, requires
 from licsrv.web.session import actor_of
 
@@ -44,9 +44,8 @@ async def product_page(
         product=AsTyped(product, typed) if typed else product,
         products=all_products,
         error=error,
-        features_json=typed.get("features", orjson.dumps(product.features).decode()),
-        rate_limits_json=typed.get("rate_limits", orjson.dumps(product.rate_limits).decode()),
         content_key_fingerprint=deps.crypto.content_key_fingerprint(product),
+        rate_limit_calls=sorted(GROUPS),
         **extra,
     )
 
@@ -54,6 +53,7 @@ async def product_page(
 @requires("owner")
 async def product_update(request: web.Request) -> web.Response:
     data = await form(request)
+    posted = await request.post()
     product_id = int(request.match_info["id"])
     try:
         # The management API's schema: the form is refused for the same reasons, in the same words.
@@ -64,8 +64,10 @@ async def product_update(request: web.Request) -> web.Response:
                 "max_sessions": data.get("max_sessions") or 1,
                 "heartbeat_interval": data.get("heartbeat_interval") or 30,
                 "session_timeout": data.get("session_timeout") or 60,
-                "features": form_json_object(data.get("features", ""), "features"),
-                "rate_limits": form_json_object(data.get("rate_limits", ""), "rate_limits"),
+                "features": parse_kv(kv_rows(posted, "features"), "Feature flags"),
+                "rate_limits": parse_kv(
+                    kv_rows(posted, "rate_limits"), "Rate limits", typed=False, names=GROUPS
+                ),
                 "require_signed_requests": data.get("require_signed_requests") == "on",
             }
         )
