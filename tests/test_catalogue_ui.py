@@ -224,7 +224,7 @@ async def test_product_settings_save_features_and_rate_limits_from_the_editor(cl
         f"/admin/products/{product['id']}",
         data=form + kv(("beta_ui", "true"), ("", "")) + kv(("activate", "10/minute"), prefix="rate_limits"),
     )
-    assert saved.status == 200 and "Saved." in await saved.text()
+    assert saved.status == 200 and "Product settings saved." in await saved.text()
     row = await conn.fetchrow("SELECT features, rate_limits FROM products WHERE id = $1", product["id"])
     assert (row["features"], row["rate_limits"]) == ({"beta_ui": True}, {"activate": "10/minute"})
     bad = await client.post(
