@@ -251,5 +251,9 @@ def dev(host: str | None, port: int | None) -> None:
     sys.exit(run_dev(settings))
 
 
+from licsrv.cli_import import import_group  # noqa: E402
+
+main.add_command(import_group)
+
 if __name__ == "__main__":
     main()

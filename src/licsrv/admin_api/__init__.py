@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.admin_api import cards, customers, licenses, products, records, sessions, webhooks
+from licsrv.admin_api import (
+    cards,
+    customers,
+    license_import,
+    licenses,
+    products,
+    records,
+    sessions,
+    webhooks,
+)
 from licsrv.admin_api.auth import bearer_middleware
 from licsrv.no_store import no_store
 
@@ -18,4 +27,5 @@ def create_admin_api_app() -> web.Application:
     admin_api.add_routes(records.routes())
     admin_api.add_routes(customers.routes())
     admin_api.add_routes(webhooks.routes())
+    admin_api.add_routes(license_import.routes())
     return admin_api

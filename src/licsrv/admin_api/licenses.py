@@ -12,6 +12,7 @@ from licsrv.bounded import MOMENT, Features
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import licenses
+from licsrv.services.license_keys import IMPORTED_KEY, IMPORTED_KEY_RULE
 from licsrv.state import deps_of
 
 NAME = validate.Length(max=200)
@@ -23,20 +24,26 @@ class Strict(Schema):
 
 
 class LicenseCreateSchema(Strict):
+    """Limits, features and expiry left out come from `plan_id`'s plan, else the defaults (1 device, the
+    product's sessions, no features, no expiry); so they have no load_default here."""
+
     product_id = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**62))
+    key = fields.String(
+        validate=validate.Regexp(IMPORTED_KEY, error=f"{IMPORTED_KEY_RULE}."),
+        metadata={"description": "import an existing key, kept exactly as given (else one is generated)"},
+    )
+    plan_id = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**62),
+        metadata={"description": "copy this plan's devices, sessions, duration and features"},
+    )
     customer_name = fields.String(load_default="", validate=NAME)
     customer_email = fields.String(load_default="", validate=NAME)
-    max_devices = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100000))
-    max_sessions = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
-    )
-    duration_days = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1, max=36500)
-    )
-    expires_at = fields.AwareDateTime(
-        load_default=None, allow_none=True, default_timezone=UTC, validate=MOMENT
-    )
-    features = Features(load_default=dict)
+    max_devices = fields.Integer(validate=validate.Range(min=0, max=100000), metadata={"default": 1})
+    max_sessions = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10000))
+    duration_days = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=36500))
+    expires_at = fields.AwareDateTime(allow_none=True, default_timezone=UTC, validate=MOMENT)
+    features = Features()
     notes = fields.String(load_default="", validate=validate.Length(max=5000))
 
 
@@ -76,6 +83,7 @@ class LicenseSchema(Schema):
     id = fields.Integer()
     key = fields.String()
     product_id = fields.Integer()
+    plan_id = fields.Integer(allow_none=True)
     customer_name = fields.String()
     customer_email = fields.String()
     status = fields.String()
@@ -106,7 +114,7 @@ def _id(request: web.Request, name: str = "id") -> int:
     body=LicenseCreateSchema,
     answer=LicenseSchema,
     status=201,
-    errors=("FORBIDDEN",),
+    errors=("FORBIDDEN", "LICENSE_KEY_TAKEN", "UNKNOWN_REFERENCE", "CONFLICT"),
 )
 async def create(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseCreateSchema())

@@ -14,6 +14,7 @@ from licsrv.domain import BLOCKING_STATUSES, MAX_DEVICES, MAX_DURATION_DAYS, MAX
 from licsrv.errors import ApiError
 from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change
+from licsrv.services.license_keys import ensure_key_free, plan_of_product, with_plan_values
 from licsrv.services.licensing import end_device_sessions, license_view
 from licsrv.webhooks.catalogue import device_data, license_data
 from licsrv.webhooks.outbox import emit, event_type_if_wanted
@@ -50,13 +51,26 @@ def _license_fields(fields: dict[str, Any]) -> dict[str, Any]:
 async def insert_license(
     conn: asyncpg.Connection, queries: Queries, product_id: int, fields: dict[str, Any], actor: Actor
 ) -> asyncpg.Record:
-    """The new license and its audit row, in the caller's transaction (the CLI calls this directly)."""
+    """The new license and its audit row, in the caller's transaction (the CLI calls this directly).
+    `key` imports a key from an older system (kept exactly as given); `plan_id` copies the plan's values
+    where `fields` does not give them."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
-    values = _license_fields(fields)
     if await queries.get_product(conn, id=product_id) is None:
         raise ApiError("UNKNOWN_REFERENCE", details={"product_id": ["No product has this id."]})
-    row = await queries.insert_license(conn, key=new_license_key(), product_id=product_id, **values)
+    plan_id = fields.get("plan_id")
+    if plan_id is not None:
+        fields = with_plan_values(fields, await plan_of_product(conn, queries, product_id, plan_id))
+    values = _license_fields(fields)
+    key = fields.get("key")
+    if key is None:
+        key = new_license_key()
+    else:
+        await ensure_key_free(conn, queries, key)
+    try:
+        row = await queries.insert_license(conn, key=key, product_id=product_id, plan_id=plan_id, **values)
+    except asyncpg.UniqueViolationError:  # taken by a concurrent import since the check above
+        raise ApiError("LICENSE_KEY_TAKEN") from None
     await record_change(
         conn,
         queries,
@@ -64,7 +78,13 @@ async def insert_license(
         "license.create",
         "license",
         row["id"],
-        after={"key": row["key"], "customer_name": row["customer_name"], "max_devices": row["max_devices"]},
+        after={
+            "key": row["key"],
+            "customer_name": row["customer_name"],
+            "max_devices": row["max_devices"],
+            **({"plan_id": plan_id} if plan_id is not None else {}),
+            **({"imported_key": True} if fields.get("key") is not None else {}),
+        },
     )
     await emit(conn, queries, "license.created", license_data(row))
     return row
@@ -123,6 +143,7 @@ def admin_view(row: Any, devices_used: int) -> dict[str, Any]:
         "id": row["id"],
         "key": row["key"],
         "product_id": row["product_id"],
+        "plan_id": row["plan_id"],
         "customer_email": row["customer_email"],
         "notes": row["notes"],
         "duration_days": row["duration"].days if row["duration"] else None,
@@ -160,7 +181,7 @@ async def _search(
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return await queries.search_licenses(
             conn,
-            key=text.upper(),
+            key=text,
             pattern=f"%{escaped}%",
             product_id=product_id,
             after_id=after_id,
