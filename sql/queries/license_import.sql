@@ -8,6 +8,9 @@ FROM plans WHERE id = $1;
 -- name: license_key_exists(key)$
 SELECT EXISTS (SELECT 1 FROM licenses WHERE key = $1);
 
+-- name: import_subscribed_event_types
+SELECT DISTINCT unnest(events) AS type FROM webhook_endpoints WHERE enabled;
+
 -- name: import_products
 SELECT id, slug, archived_at FROM products ORDER BY id;
 
@@ -15,8 +18,17 @@ SELECT id, slug, archived_at FROM products ORDER BY id;
 SELECT id, product_id, name, max_devices, max_sessions, duration_days, features, archived_at
 FROM plans ORDER BY id;
 
+-- name: import_read_licenses(keys)
+-- The licenses a chunk names, with the hardware ids they already hold (unlocked: most lines of a re-run
+-- change nothing, and locking would write every row; the lines that change are read again, locked).
+SELECT l.id, l.key, l.product_id, l.plan_id, l.customer_name, l.customer_email, l.status, l.max_devices,
+       l.max_sessions, l.features, l.notes, l.expires_at, l.duration, l.activated_at,
+       ARRAY(SELECT d.hardware_id FROM devices d WHERE d.license_id = l.id ORDER BY d.id) AS hardware_ids
+FROM licenses l
+WHERE l.key = ANY ($1::text[]);
+
 -- name: import_lock_licenses(keys)
--- The licenses a chunk names, locked until the chunk commits, with the hardware ids they already hold.
+-- The licenses a chunk changes, locked until the chunk commits, with the hardware ids they already hold.
 SELECT l.id, l.key, l.product_id, l.plan_id, l.customer_name, l.customer_email, l.status, l.max_devices,
        l.max_sessions, l.features, l.notes, l.expires_at, l.duration, l.activated_at,
        ARRAY(SELECT d.hardware_id FROM devices d WHERE d.license_id = l.id ORDER BY d.id) AS hardware_ids

@@ -87,6 +87,7 @@ class ImportRow:
     expiry: tuple | None
     hardware_ids: list[str]
     plan_archived: bool = False
+    product_archived: bool = False
 
     def new_license(self) -> dict[str, Any]:
         return {**DEFAULTS, **self.values}
@@ -211,6 +212,7 @@ def read_row(
         expiry=_expiry(given, plan),
         hardware_ids=_hardware_ids(given.get("hardware_ids", "")),
         plan_archived=plan is not None and plan["archived_at"] is not None,
+        product_archived=catalogue.products[product_id]["archived_at"] is not None,
     )
 
 

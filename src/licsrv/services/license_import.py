@@ -118,7 +118,7 @@ async def import_licenses(
     live: LiveSessions | None,
     tombstone_seconds: int,
     now: datetime,
-    wants: Callable[[str], bool] = lambda event: True,
+    wants: Callable[[str], bool] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Reads and checks the whole file, then writes it chunk by chunk; one audit entry with the counts."""
@@ -127,6 +127,9 @@ async def import_licenses(
     catalogue = Catalogue.of(await queries.import_products(conn), await queries.import_plans(conn))
     if default_product_id not in catalogue.products:
         raise ApiError("UNKNOWN_REFERENCE", details={"product_id": ["No product has this id."]})
+    if wants is None:  # asked once, not by a function call per line
+        subscribed = {row["type"] for row in await queries.import_subscribed_event_types(conn)}
+        wants = subscribed.__contains__
     report = ImportReport(dry_run=dry_run)
     rows = _read_rows(text, catalogue, default_product_id, report)
     if progress is not None:
@@ -238,54 +241,77 @@ async def _write(
     conn: asyncpg.Connection, context: ImportContext, rows: list[ImportRow], outcome: ChunkOutcome
 ) -> None:
     queries = context.queries
-    stored_by_key = {
-        r["key"]: r for r in await queries.import_lock_licenses(conn, keys=[row.key for row in rows])
-    }
-    creates: list[tuple[ImportRow, dict[str, Any]]] = []
-    updates: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
-    devices: list[tuple[int, str]] = []
+    keys = [row.key for row in rows]
+    plan = _Plan()
+    _classify(rows, {r["key"]: r for r in await queries.import_read_licenses(conn, keys=keys)}, plan, outcome)
+    if plan.changing:  # read again, locked: what is compared is what is overwritten
+        changing, plan.changing = plan.changing, []
+        locked = await queries.import_lock_licenses(conn, keys=[row.key for row in changing])
+        _classify(changing, {r["key"]: r for r in locked}, plan, outcome, final=True)
+    if plan.creates:
+        made = await queries.import_insert_licenses(
+            conn, *_columns([values for _, values in plan.creates], key=True), emit=context.emit_created
+        )
+        ids = {r["key"]: r["id"] for r in made}
+        plan.devices += [(ids[row.key], hw) for row, _ in plan.creates for hw in row.hardware_ids]
+        outcome.created += len(made)
+    if plan.updates:
+        await _block_or_resume(conn, context, plan.updates, outcome)
+        await queries.import_update_licenses(
+            conn,
+            [stored["id"] for stored, _ in plan.updates],
+            *_columns([values for _, values in plan.updates], key=False),
+            emit=context.emit_updated,
+        )
+        outcome.updated += len(plan.updates)
+    if plan.devices:
+        await queries.import_insert_devices(
+            conn, [license_id for license_id, _ in plan.devices], [hw for _, hw in plan.devices], context.now
+        )
+
+
+@dataclass
+class _Plan:
+    creates: list[tuple[ImportRow, dict[str, Any]]] = field(default_factory=list)
+    updates: list[tuple[Mapping[str, Any], dict[str, Any]]] = field(default_factory=list)
+    devices: list[tuple[int, str]] = field(default_factory=list)
+    changing: list[ImportRow] = field(default_factory=list)  # to compare again under the row lock
+
+
+def _classify(
+    rows: list[ImportRow],
+    stored_by_key: Mapping[str, Mapping[str, Any]],
+    plan: _Plan,
+    outcome: ChunkOutcome,
+    *,
+    final: bool = False,
+) -> None:
+    """Each line: created, unchanged, or (once `final`, i.e. read under lock) updated; or refused."""
     for row in rows:
         stored = stored_by_key.get(row.key)
         try:
             if stored is None:
-                creates.append((row, _new_values(row, context)))
+                plan.creates.append((row, _new_values(row)))
                 continue
             wanted, new_devices = _changed_values(row, stored)
         except RowRefused as refused:
             outcome.refusals.append(Refusal(row.line, row.key, refused.code, refused.message))
             continue
-        devices += [(stored["id"], hardware_id) for hardware_id in new_devices]
-        if wanted != _current(stored):
-            updates.append((stored, wanted))
-        elif new_devices:
-            outcome.updated += 1
-        else:
+        changed = wanted != _current(stored)
+        if not changed and not new_devices:
             outcome.unchanged += 1
-    if creates:
-        made = await queries.import_insert_licenses(
-            conn, *_columns([values for _, values in creates], key=True), emit=context.emit_created
-        )
-        ids = {r["key"]: r["id"] for r in made}
-        devices += [(ids[row.key], hardware_id) for row, _ in creates for hardware_id in row.hardware_ids]
-        outcome.created += len(made)
-    if updates:
-        await _block_or_resume(conn, context, updates, outcome)
-        await queries.import_update_licenses(
-            conn,
-            [stored["id"] for stored, _ in updates],
-            *_columns([values for _, values in updates], key=False),
-            emit=context.emit_updated,
-        )
-        outcome.updated += len(updates)
-    if devices:
-        await queries.import_insert_devices(
-            conn, [license_id for license_id, _ in devices], [hw for _, hw in devices], context.now
-        )
+        elif not final:
+            plan.changing.append(row)
+        else:
+            plan.devices += [(stored["id"], hardware_id) for hardware_id in new_devices]
+            if changed:
+                plan.updates.append((stored, wanted))
+            else:
+                outcome.updated += 1
 
 
-def _new_values(row: ImportRow, context: ImportContext) -> dict[str, Any]:
-    product = context.catalogue.products[row.product_id]
-    if product["archived_at"] is not None:
+def _new_values(row: ImportRow) -> dict[str, Any]:
+    if row.product_archived:
         raise RowRefused("CONFLICT", "The product is archived: it takes no new licenses.")
     if row.plan_archived:
         raise RowRefused("CONFLICT", "The plan is archived: it makes no new licenses.")
