@@ -5,6 +5,14 @@
 SELECT id, product_id, name, max_devices, max_sessions, duration_days, features, archived_at
 FROM plans WHERE id = $1;
 
+-- name: insert_license_as(key, product_id, plan_id, customer_name, customer_email, max_devices, max_sessions, features, notes, expires_at, duration)^
+-- A license made by an admin: the key generated or imported, the plan it was made from (if any).
+INSERT INTO licenses (key, product_id, plan_id, customer_name, customer_email, max_devices, max_sessions, features,
+                      notes, expires_at, duration)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING id, key, product_id, plan_id, customer_name, customer_email, status, max_devices, max_sessions, features,
+          notes, expires_at, duration, activated_at, created_at, updated_at;
+
 -- name: license_key_exists(key)$
 SELECT EXISTS (SELECT 1 FROM licenses WHERE key = $1);
 

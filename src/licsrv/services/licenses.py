@@ -68,7 +68,7 @@ async def insert_license(
     else:
         await ensure_key_free(conn, queries, key)
     try:
-        row = await queries.insert_license(conn, key=key, product_id=product_id, plan_id=plan_id, **values)
+        row = await queries.insert_license_as(conn, key=key, product_id=product_id, plan_id=plan_id, **values)
     except asyncpg.UniqueViolationError:  # taken by a concurrent import since the check above
         raise ApiError("LICENSE_KEY_TAKEN") from None
     await record_change(
