@@ -310,3 +310,25 @@ async def test_a_viewer_token_cannot_import(client, conn, queries):
     _, token = await create_token(conn, queries, unique("viewer"), "viewer", CLI_ACTOR)
     status, body = await import_csv(client, {"Authorization": f"Bearer {token}"}, "key\nABCDEFGH-1\n")
     assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+
+
+async def test_a_key_is_found_as_given_before_its_upper_case_twin(client, conn, queries, admin_headers):
+    product = await make_product(conn, client.app)
+    lower = unique("twin-key").lower()
+    imported = await make_license(conn, queries, product, key=lower, customer_name="imported")
+    generated = await make_license(conn, queries, product, key=lower.upper(), customer_name="generated")
+    for key, wanted in ((lower, imported), (lower.upper(), generated)):
+        response = await client.post(
+            "/api/license/verify", json={"license_key": key}, headers={"X-API-Key": product["api_key"]}
+        )
+        assert response.status == 200
+        found = await client.get(f"{LICENSES}?q={key}", headers=admin_headers)
+        assert wanted["id"] in [lic["id"] for lic in (await found.json())["data"]]
+    activate = await client.post(
+        "/api/v1/licenses/activate",
+        json={"license_key": lower, "hardware_id": "hw-twin"},
+        headers={"X-API-Key": product["api_key"]},
+    )
+    assert (await activate.json())["data"]["license_key"] == lower
+    assert await conn.fetchval("SELECT count(*) FROM devices WHERE license_id = $1", imported["id"]) == 1
+    assert await conn.fetchval("SELECT count(*) FROM devices WHERE license_id = $1", generated["id"]) == 0

@@ -5,6 +5,7 @@ line never stops the others, and a dry run does everything in a transaction that
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,11 +66,10 @@ class ImportReport:
 
 @dataclass
 class ImportContext:
-    """What writing a chunk needs besides the connection: the catalogue, Redis for licenses the import
-    suspends or revokes (None in a dry run: nothing is blocked), and which webhook events to write."""
+    """What writing a chunk needs besides the connection: Redis for licenses the import suspends or revokes
+    (None in a dry run: nothing is blocked), and which webhook events to write."""
 
     queries: Queries
-    catalogue: Catalogue
     now: datetime
     live: LiveSessions | None
     tombstone_seconds: int
@@ -131,12 +131,12 @@ async def import_licenses(
         subscribed = {row["type"] for row in await queries.import_subscribed_event_types(conn)}
         wants = subscribed.__contains__
     report = ImportReport(dry_run=dry_run)
-    rows = _read_rows(text, catalogue, default_product_id, report)
+    # Reading 100 000 lines takes seconds: off the event loop, so a server's other requests go on meanwhile.
+    rows = await asyncio.to_thread(_read_rows, text, catalogue, default_product_id, report)
     if progress is not None:
         progress(len(report.refusals))
     context = ImportContext(
         queries,
-        catalogue,
         now,
         None if dry_run else live,
         tombstone_seconds,
@@ -175,8 +175,9 @@ def _read_rows(
     header, lines = read_csv(text)
     rows: list[ImportRow] = []
     first_line: dict[str, int] = {}
+    key_at = header.index("key")
     for line, cells in lines:
-        key = cells[header.index("key")].strip() if len(cells) > header.index("key") else ""
+        key = cells[key_at].strip() if len(cells) > key_at else ""
         try:
             row = read_row(line, header, cells, catalogue, default_product_id)
             if row.key in first_line:
