@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,15 @@ from licsrv.db import Queries
 from licsrv.errors import ApiError, refused_by_database
 from licsrv.live.sessions import LiveSessions
 from licsrv.services.audit import Actor, record_change
-from licsrv.services.import_rows import Catalogue, ImportRow, Refusal, RowRefused, read_csv, read_row
+from licsrv.services.import_rows import (
+    Catalogue,
+    ImportRow,
+    Refusal,
+    RowRefused,
+    check_csv,
+    read_csv,
+    read_row,
+)
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -131,10 +140,7 @@ async def import_licenses(
         subscribed = {row["type"] for row in await queries.import_subscribed_event_types(conn)}
         wants = subscribed.__contains__
     report = ImportReport(dry_run=dry_run)
-    # Reading 100 000 lines takes seconds: off the event loop, so a server's other requests go on meanwhile.
-    rows = await asyncio.to_thread(_read_rows, text, catalogue, default_product_id, report)
-    if progress is not None:
-        progress(len(report.refusals))
+    await asyncio.to_thread(check_csv, text)  # a file that is not CSV is refused whole, before any write
     context = ImportContext(
         queries,
         now,
@@ -148,11 +154,13 @@ async def import_licenses(
     if rollback is not None:
         await rollback.start()
     try:
-        for start in range(0, len(rows), CHUNK_ROWS):
-            chunk = rows[start : start + CHUNK_ROWS]
-            _count(report, await _apply_chunk(conn, context, chunk))
-            if progress is not None:
-                progress(len(chunk))
+        reading = _chunks_read_meanwhile(text, catalogue, default_product_id, report)
+        async with contextlib.aclosing(reading) as chunks:
+            async for chunk, refused in chunks:
+                if chunk:
+                    _count(report, await _apply_chunk(conn, context, chunk))
+                if progress is not None:
+                    progress(len(chunk) + refused)
     finally:
         if rollback is not None:
             await rollback.rollback()
@@ -169,11 +177,52 @@ async def import_licenses(
     return report
 
 
+async def _chunks_read_meanwhile(
+    text: str, catalogue: Catalogue, default_product_id: int, report: ImportReport
+) -> AsyncIterator[tuple[list[ImportRow], int]]:
+    """Chunks of checked lines (with how many lines were refused since the last one), read in a thread while
+    the previous chunk is written: reading takes seconds at 100 000 lines, off the event loop and in parallel
+    with PostgreSQL."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue = asyncio.Queue(maxsize=0)
+    stop = threading.Event()
+
+    def deliver(item: tuple[list[ImportRow], int] | None) -> None:
+        loop.call_soon_threadsafe(chunks.put_nowait, item)
+
+    def read() -> None:
+        try:
+            rows: list[ImportRow] = []
+            refused = 0
+            for row in _read_rows(text, catalogue, default_product_id, report):
+                if row is None:
+                    refused += 1
+                    continue
+                rows.append(row)
+                if len(rows) == CHUNK_ROWS:
+                    deliver((rows, refused))
+                    rows, refused = [], 0
+                    if stop.is_set():
+                        return
+            if rows or refused:
+                deliver((rows, refused))
+        finally:
+            deliver(None)
+
+    reader = asyncio.ensure_future(asyncio.to_thread(read))
+    try:
+        while (item := await chunks.get()) is not None:
+            yield item
+        await reader  # its exception, if it failed
+    finally:
+        stop.set()
+
+
 def _read_rows(
     text: str, catalogue: Catalogue, default_product_id: int, report: ImportReport
-) -> list[ImportRow]:
+) -> Iterator[ImportRow | None]:
+    """Each line's row, or None for a line refused (the refusal is in the report)."""
     header, lines = read_csv(text)
-    rows: list[ImportRow] = []
     first_line: dict[str, int] = {}
     key_at = header.index("key")
     for line, cells in lines:
@@ -184,10 +233,10 @@ def _read_rows(
                 raise RowRefused("CONFLICT", f"The key is on line {first_line[row.key]} already.")
         except RowRefused as refused:
             report.refuse(Refusal(line, key[:100], refused.code, refused.message))
+            yield None
             continue
         first_line[row.key] = line
-        rows.append(row)
-    return rows
+        yield row
 
 
 def _count(report: ImportReport, outcome: ChunkOutcome) -> None:
