@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -47,6 +48,11 @@ def run_import(path: Path, env: dict[str, str]) -> tuple[float, tuple[int, int, 
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - started
+    load = os.getloadavg()[0]
+    print(
+        f"bench: import of {path.name}: {elapsed:.1f} s wall, 1-minute load average {load:.1f}",
+        file=sys.stderr,
+    )
     found = SUMMARY.search(done.stdout)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"import failed: {(done.stderr or done.stdout).strip()[-1000:]}")
