@@ -1,5 +1,5 @@
 """The benchmark harness, outside the server package: `python -m bench` (`make bench`),
-`python -m bench seed`, `python -m bench admin`. Not shipped in the licsrv wheel."""
+`python -m bench seed`, `python -m bench admin`, `python -m bench import`. Not shipped in the licsrv wheel."""
 
 from __future__ import annotations
 
@@ -108,6 +108,18 @@ def heartbeat(seconds: float, rounds: int, against: Path | None) -> None:
 
     setup_logging("WARNING")
     click.echo(compare_heartbeats(seconds, rounds, against))
+
+
+@main.command("import")
+@click.option("--rows", type=click.IntRange(1, 10_000_000), default=100_000, show_default=True)
+def bench_import(rows: int) -> None:
+    """Wall time of `licsrv import licenses` with ROWS lines, then the same file again (own stack)."""
+    from bench.imports import measure_on_own_stack
+
+    first, again = measure_on_own_stack(rows)
+    click.echo(
+        f"licsrv import licenses: {rows:,} lines created in {first:.1f} s; the same file again: {again:.1f} s"
+    )
 
 
 if __name__ == "__main__":

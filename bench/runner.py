@@ -53,6 +53,8 @@ ROW_SCALING = "licsrv 2 workers / 1 worker"
 ROW_STARTS = "session starts/s, 1 worker"
 ROW_MEMORY = "Redis bytes per live session at {count:,}"
 ROW_CARDS = "card keys: {count:,} generated"
+ROW_IMPORT = "licenses imported from CSV: {count:,} lines"
+ROW_IMPORT_AGAIN = "the same CSV imported again: {count:,} lines unchanged"
 ROW_WEBHOOKS = "webhook events delivered/s, {workers} worker(s)"
 ROW_ADMIN = "admin at scale ({sessions:,} live sessions, {licenses:,} licenses): {page}"
 ROW_ADMIN_SEED = "admin at scale: seeding {sessions:,} live sessions over {licenses:,} licenses"
@@ -68,6 +70,7 @@ class Config:
     rounds: int  # peaks are the best of this many interleaved rounds
     memory_counts: tuple[int, ...]
     cards: int
+    imports: int = 100_000  # lines of the license import
     admin_scale: tuple[int, int, int] = (1_000_000, 200_000, 1_000_000)  # live sessions, licenses, history
     admin_requests: int = 40
     wrk_threads: int = 1
@@ -78,7 +81,7 @@ class Config:
 
     @classmethod
     def quick_mode(cls) -> Config:
-        return cls(True, 1.0, 16, 20, (0.5,), 1, (1_000,), 1_000, (2_000, 400, 2_000), 5)
+        return cls(True, 1.0, 16, 20, (0.5,), 1, (1_000,), 1_000, 1_000, (2_000, 400, 2_000), 5)
 
 
 def _versions() -> dict[str, str]:
@@ -288,6 +291,17 @@ class Run:
             met,
         )
 
+    def imports(self) -> None:
+        from bench.imports import time_import
+
+        stack = self.stack
+        assert stack is not None
+        count = self.config.imports
+        first, again = time_import(count, child_env(stack.licsrv_env(0, 1)))
+        met = first <= 30 if count == 100_000 else None
+        self.results.add(ROW_IMPORT.format(count=count), f"{first:.1f} s wall", "100 000 ≤ 30 s", met)
+        self.results.add(ROW_IMPORT_AGAIN.format(count=count), f"{again:.1f} s wall")
+
     def memory(self) -> None:
         counts = list(self.config.memory_counts)
         names = [ROW_MEMORY.format(count=count) for count in counts]
@@ -370,6 +384,10 @@ class Run:
                 self._stop(name)
             if self.api_key:
                 _attempt(results, card_rows, self.cards)
+                import_rows = [ROW_IMPORT.format(count=self.config.imports)]
+                _attempt(
+                    results, [*import_rows, ROW_IMPORT_AGAIN.format(count=self.config.imports)], self.imports
+                )
         finally:
             for name in list(self.servers):
                 self._stop(name)
@@ -421,6 +439,10 @@ NOTES = [
     "own.",
     "Card keys: wall time of `licsrv cards generate -n N -d 30 --out …` in a subprocess, interpreter start "
     "included.",
+    "License import: wall time of `licsrv import licenses FILE.csv` in a subprocess (interpreter start "
+    "included) with N lines of keys as an older system made them, customers, expiry, features and one or two "
+    "activated devices each; then the same file again, every line unchanged (`python -m bench import` runs "
+    "this step alone on a stack of its own).",
     "Webhooks: `pytest tests/test_webhooks_bench.py -m slow -s` (3 000 events committed at once, delivered "
     "to a real aiohttp receiver on loopback by 1 and by 2 app instances in one process; none twice).",
     "Admin at scale: a stack of its own seeded by `python -m bench seed --licenses L --history H "

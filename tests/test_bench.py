@@ -35,6 +35,7 @@ EXPECTED_ROWS = [
     runner.ROW_CPU.format(name="(b) licsrv heartbeat"),
     runner.ROW_CPU_RATIO,
     runner.ROW_CARDS.format(count=1_000),
+    runner.ROW_IMPORT.format(count=1_000),
     runner.ROW_MEMORY.format(count=1_000),
     runner.ROW_MEMORY.format(count=1_000_000),
     runner.ROW_ADMIN.format(sessions=2_000, licenses=400, page="API: live sessions (second page)"),

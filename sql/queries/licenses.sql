@@ -3,21 +3,26 @@ INSERT INTO licenses (key, product_id, customer_name, customer_email, max_device
                       expires_at, duration, plan_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
-          expires_at, duration, activated_at, created_at, updated_at;
+          expires_at, duration, activated_at, created_at, updated_at, plan_id;
 
 -- name: get_product_id_by_slug(slug)$
 SELECT id FROM products WHERE slug = $1;
 
 -- name: get_license_by_key(key)^
+-- The key as given (an imported key keeps its case), else upper-cased (a generated key typed in lower case).
 SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
        expires_at, duration, activated_at, created_at, updated_at
-FROM licenses WHERE key = $1;
+FROM licenses WHERE key IN ($1, upper($1))
+ORDER BY key = $1 DESC
+LIMIT 1;
 
 -- name: get_license_for_start(key, hardware_id)^
 -- A session start's one read: the license and whether this hardware already holds one of its slots.
 SELECT l.id, l.key, l.product_id, l.status, l.max_devices, l.max_sessions, l.expires_at, l.activated_at,
        EXISTS (SELECT 1 FROM devices d WHERE d.license_id = l.id AND d.hardware_id = $2) AS device_known
-FROM licenses l WHERE l.key = $1;
+FROM licenses l WHERE l.key IN ($1, upper($1))
+ORDER BY l.key = $1 DESC
+LIMIT 1;
 
 -- name: lock_license(id)^
 -- NO KEY UPDATE: serialises changes of one license without blocking the FOR KEY SHARE lock that inserting a
@@ -83,7 +88,7 @@ SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l
        l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at, l.plan_id,
        (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
 FROM licenses l
-WHERE (l.key = $1 OR lower(l.customer_name) LIKE $2 OR lower(l.customer_email) LIKE $2)
+WHERE (l.key IN ($1, upper($1)) OR lower(l.customer_name) LIKE $2 OR lower(l.customer_email) LIKE $2)
   AND ($3::bigint IS NULL OR l.product_id = $3)
   AND ($4::bigint IS NULL OR l.id < $4)
 ORDER BY l.id DESC

@@ -14,7 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from aiohttp import web
 from marshmallow import ValidationError, fields, validate
+
+from licsrv.errors import ApiError
 
 MAX_FEATURES = 100
 MAX_NAME_LENGTH = 64
@@ -140,3 +143,26 @@ def email_or_empty(value: str) -> None:
 
 
 CUSTOMER_EMAIL = [validate.Length(max=200), email_or_empty]
+
+
+TEXT_BODY_TYPES = ("text/csv", "text/plain")
+
+
+async def read_text_body(request: web.Request, limit: int) -> str:
+    """A text upload (e.g. an import's CSV) larger than the JSON bodies' limit, read up to `limit` bytes
+    (413 PAYLOAD_TOO_LARGE beyond), as UTF-8 (a byte-order mark is dropped)."""
+    if request.content_type not in TEXT_BODY_TYPES:
+        raise ApiError("VALIDATION_ERROR", "Send the file as text/csv (UTF-8).")
+    if (request.content_length or 0) > limit:
+        raise ApiError("PAYLOAD_TOO_LARGE", f"The file is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("PAYLOAD_TOO_LARGE", f"The file is larger than {limit} bytes.")
+        chunks.append(chunk)
+    try:
+        return b"".join(chunks).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError("VALIDATION_ERROR", "The file is not UTF-8 text.") from None

@@ -223,5 +223,9 @@ from licsrv.cli_catalogue import plans, products  # noqa: E402  (its commands us
 main.add_command(products)
 main.add_command(plans)
 
+from licsrv.cli_import import import_group  # noqa: E402
+
+main.add_command(import_group)
+
 if __name__ == "__main__":
     main()

@@ -33,6 +33,7 @@ def documented(
     errors: tuple[str, ...] = (),
     content_type: str = "application/json",
     legacy: bool = False,
+    text_body: str | None = None,
 ) -> Callable:
     def mark(handler: Callable) -> Callable:
         handler.__openapi__ = {  # type: ignore[attr-defined]
@@ -45,6 +46,7 @@ def documented(
             "errors": errors,
             "content_type": content_type,
             "legacy": legacy,
+            "text_body": text_body,
         }
         return handler
 
@@ -102,7 +104,7 @@ def _refusals(path: str, handler: Any, meta: dict) -> tuple[str, ...]:
     if path.startswith("/api/v1/admin"):
         codes += ["UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "SERVICE_UNAVAILABLE"]
         codes += ["UNKNOWN_REFERENCE"] if meta["body"] is not None else []
-    if meta["body"] is not None:
+    if meta["body"] is not None or meta.get("text_body"):
         codes.append("PAYLOAD_TOO_LARGE")
     if "{" in path:
         codes.append("NOT_FOUND")
@@ -227,6 +229,11 @@ def build_spec(app: web.Application) -> dict:
                 "content": {
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{ref(meta['body'])}"}}
                 },
+            }
+        elif meta.get("text_body"):  # a file upload, e.g. an import's CSV
+            operation["requestBody"] = {
+                "required": True,
+                "content": {meta["text_body"]: {"schema": {"type": "string"}}},
             }
         error = "#/components/schemas/LegacyError" if meta["legacy"] else "#/components/schemas/Error"
         if meta["legacy"]:

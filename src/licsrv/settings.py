@@ -45,6 +45,7 @@ class Settings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     trusted_proxies: tuple[Network, ...] = ()
     max_body_bytes: int = 64 * 1024
+    max_import_bytes: int = 32 * 1024 * 1024  # a license import's CSV (about 200 000 lines)
     header_read_timeout: float = 10.0
     log_level: str = "INFO"
     access_log: bool = True
@@ -112,6 +113,7 @@ class Settings:
             workers=int(env.get("LICSRV_WORKERS") or base.workers),
             trusted_proxies=_networks(env.get("LICSRV_TRUSTED_PROXIES", "")),
             max_body_bytes=int(env.get("LICSRV_MAX_BODY_BYTES", base.max_body_bytes)),
+            max_import_bytes=int(env.get("LICSRV_MAX_IMPORT_BYTES", base.max_import_bytes)),
             header_read_timeout=float(env.get("LICSRV_HEADER_READ_TIMEOUT", base.header_read_timeout)),
             log_level=env.get("LICSRV_LOG_LEVEL", base.log_level).upper(),
             access_log=_bool(env.get("LICSRV_ACCESS_LOG"), base.access_log),

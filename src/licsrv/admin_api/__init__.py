@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from licsrv.admin_api import cards, customers, licenses, plans, products, records, sessions, webhooks
+from licsrv.admin_api import (
+    cards,
+    customers,
+    license_import,
+    licenses,
+    plans,
+    products,
+    records,
+    sessions,
+    webhooks,
+)
 from licsrv.admin_api.auth import bearer_middleware
 from licsrv.no_store import no_store
 
@@ -19,4 +29,5 @@ def create_admin_api_app() -> web.Application:
     admin_api.add_routes(customers.routes())
     admin_api.add_routes(webhooks.routes())
     admin_api.add_routes(plans.routes())
+    admin_api.add_routes(license_import.routes())
     return admin_api

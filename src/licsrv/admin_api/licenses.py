@@ -12,6 +12,7 @@ from licsrv.bounded import CUSTOMER_EMAIL, MOMENT, Features
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
 from licsrv.services import licenses
+from licsrv.services.license_keys import IMPORTED_KEY, IMPORTED_KEY_RULE
 from licsrv.state import deps_of
 
 NAME = validate.Length(max=200)
@@ -23,7 +24,15 @@ class Strict(Schema):
 
 
 class LicenseCreateSchema(Strict):
+    """Limits, features and expiry left out come from `plan_id`'s plan, else the defaults (1 device, the
+    product's sessions, no features, no expiry); so they have no load_default here."""
+
     product_id = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**62))
+    key = fields.String(
+        load_default=None,
+        validate=validate.Regexp(IMPORTED_KEY, error=f"{IMPORTED_KEY_RULE}."),
+        metadata={"description": "import an existing key, kept exactly as given (else one is generated)"},
+    )
     plan_id = fields.Integer(
         load_default=None,
         allow_none=True,
@@ -117,7 +126,7 @@ def _id(request: web.Request, name: str = "id") -> int:
     body=LicenseCreateSchema,
     answer=LicenseSchema,
     status=201,
-    errors=("FORBIDDEN",),
+    errors=("FORBIDDEN", "LICENSE_KEY_TAKEN", "UNKNOWN_REFERENCE", "CONFLICT"),
 )
 async def create(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseCreateSchema())

@@ -14,6 +14,7 @@ from licsrv.domain import BLOCKING_STATUSES, MAX_DEVICES, MAX_DURATION_DAYS, MAX
 from licsrv.errors import ApiError
 from licsrv.paging import decode_cursor, encode_cursor
 from licsrv.services.audit import Actor, record_change
+from licsrv.services.license_keys import ensure_key_free
 from licsrv.services.licensing import end_device_sessions, license_view
 from licsrv.services.plans import get_plan_for_use
 from licsrv.services.products import ensure_product_open
@@ -66,7 +67,9 @@ def apply_plan(fields: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
 async def insert_license(
     conn: asyncpg.Connection, queries: Queries, product_id: int, fields: dict[str, Any], actor: Actor
 ) -> asyncpg.Record:
-    """The new license and its audit row, in the caller's transaction (the CLI calls this directly)."""
+    """The new license and its audit row, in the caller's transaction (the CLI calls this directly).
+    `key` imports a key from an older system (kept exactly as given); `plan_id` copies the plan's values
+    where `fields` does not give them."""
     if not actor.can_change():
         raise ApiError("FORBIDDEN")
     if await queries.get_product(conn, id=product_id) is None:
@@ -76,9 +79,15 @@ async def insert_license(
     if plan_id is not None:
         fields = apply_plan(fields, await get_plan_for_use(conn, queries, plan_id, product_id))
     values = _license_fields(fields)
-    row = await queries.insert_license(
-        conn, key=new_license_key(), product_id=product_id, plan_id=plan_id, **values
-    )
+    key = fields.get("key")
+    if key is None:
+        key = new_license_key()
+    else:
+        await ensure_key_free(conn, queries, key)
+    try:
+        row = await queries.insert_license(conn, key=key, product_id=product_id, plan_id=plan_id, **values)
+    except asyncpg.UniqueViolationError:  # taken by a concurrent import since the check above
+        raise ApiError("LICENSE_KEY_TAKEN") from None
     await record_change(
         conn,
         queries,
@@ -86,7 +95,13 @@ async def insert_license(
         "license.create",
         "license",
         row["id"],
-        after={"key": row["key"], "customer_name": row["customer_name"], "max_devices": row["max_devices"]},
+        after={
+            "key": row["key"],
+            "customer_name": row["customer_name"],
+            "max_devices": row["max_devices"],
+            **({"plan_id": plan_id} if plan_id is not None else {}),
+            **({"imported_key": True} if fields.get("key") is not None else {}),
+        },
     )
     await emit(conn, queries, "license.created", license_data(row))
     return row
@@ -183,7 +198,7 @@ async def _search(
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return await queries.search_licenses(
             conn,
-            key=text.upper(),
+            key=text,
             pattern=f"%{escaped}%",
             product_id=product_id,
             after_id=after_id,

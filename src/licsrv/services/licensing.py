@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 
 def _normalise_key(license_key: str) -> str:
-    return license_key.strip().upper()
+    """Surrounding blanks dropped, case kept: the lookup tries the key as given (an imported key keeps the
+    case it had at the older system), then upper-cased (a generated key typed in lower case)."""
+    return license_key.strip()
 
 
 async def find_client_license(

@@ -36,7 +36,7 @@ def read_request(code: str, now: datetime) -> OfflineRequest:
 async def product_of(db: Database, products: ProductCache, license_key: str) -> Product:
     """The phone page has no API key: the license key names the product."""
     async with db.connection() as conn:
-        row = await db.q.get_license_by_key(conn, key=license_key.strip().upper())
+        row = await db.q.get_license_by_key(conn, key=license_key.strip())
     product = products.by_id(row["product_id"]) if row is not None else None
     if product is None:
         raise ApiError("LICENSE_NOT_FOUND")

@@ -78,7 +78,7 @@ async def license_key_for_credential(
         raise ApiError("CREDENTIAL_INVALID")
     rows = await deps.q.account_licenses(conn, account_id=account["id"])
     if license_key:
-        named = [r for r in rows if r["key"] == license_key.strip().upper()]
+        named = [r for r in rows if r["key"] in (license_key.strip(), license_key.strip().upper())]
         if not named:
             raise ApiError("LICENSE_NOT_FOUND")
         return named[0]["key"]

@@ -93,7 +93,7 @@ async def claim(
     async with deps.db.transaction() as conn:
         account = await locked_account(conn, deps, login)
         if card_key and license_key:
-            target = await deps.q.get_license_by_key(conn, key=license_key.strip().upper())
+            target = await deps.q.get_license_by_key(conn, key=license_key.strip())
             owner = await deps.q.license_owner(conn, license_id=target["id"]) if target else None
             if owner != account["id"]:
                 raise ApiError("LICENSE_NOT_FOUND")
@@ -108,7 +108,7 @@ async def claim(
             await deps.q.attach_license(conn, license_id=license_id, account_id=account["id"])
             result = {"attached": True}
         else:
-            found = await deps.q.get_license_by_key(conn, key=(license_key or "").strip().upper())
+            found = await deps.q.get_license_by_key(conn, key=(license_key or "").strip())
             if found is None or found["product_id"] != product.id:
                 raise ApiError("LICENSE_NOT_FOUND")
             owner = await deps.q.license_owner(conn, license_id=found["id"])

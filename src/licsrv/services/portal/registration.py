@@ -134,7 +134,7 @@ async def _take_ticket(
         if card is None or card["product_id"] != product.id or card["status"] != "new":
             raise _BadTicket()
         return await license_from_card(conn, deps, product, card, ip, now)
-    found = await deps.q.get_license_by_key(conn, key=ticket.strip().upper())
+    found = await deps.q.get_license_by_key(conn, key=ticket.strip())
     if found is None or found["product_id"] != product.id:
         raise _BadTicket()
     license_row = await deps.q.lock_license(conn, id=found["id"])
