@@ -9,7 +9,7 @@ from aiohttp import web
 from licsrv.admin_api.licenses import ExtendSchema, LicenseCreateSchema, LicenseUpdateSchema
 from licsrv.domain import PAGE_SIZE
 from licsrv.errors import ApiError
-from licsrv.services import licenses, sessions
+from licsrv.services import licenses, privacy, sessions
 from licsrv.state import deps_of
 from licsrv.web.forms import load_form
 from licsrv.web.render import flash_error, form, page, requires
@@ -79,10 +79,12 @@ async def license_detail(request: web.Request, error: str | None = None, status:
         live=live.sessions,
         history=recent,
         error=error,
+        message=DONE.get(request.query.get("done", "")),
     )
 
 
 STATUS_BY_ACTION = {"suspend": "suspended", "resume": "active", "revoke": "revoked"}
+DONE = {"erase-personal-data": "Personal data erased: customer, notes, machine names and IP addresses."}
 
 
 @requires("operator")
@@ -101,6 +103,8 @@ async def license_action(request: web.Request) -> web.Response:
             await licenses.reset_devices(deps, license_id, actor)
         elif action == "remove-device":
             await licenses.remove_device(deps, license_id, _int(data.get("device_id", ""), 0), actor)
+        elif action == "erase-personal-data":
+            await privacy.erase_personal_data(deps, license_id, actor)
         elif action == "edit":
             changes = load_form(LicenseUpdateSchema(), data, EDIT_FIELDS)
             await licenses.update(deps, license_id, changes, actor)
@@ -108,4 +112,5 @@ async def license_action(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
     except ApiError as exc:
         return await license_detail(request, error=flash_error(exc), status=exc.status)
-    raise web.HTTPSeeOther(f"/admin/licenses/{license_id}")
+    done = f"?done={action}" if action in DONE else ""
+    raise web.HTTPSeeOther(f"/admin/licenses/{license_id}{done}")
