@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,9 @@ from typing import Any
 import asyncpg
 import click
 
-from licsrv.db import Queries, connect
+from licsrv import cli_privacy
+from licsrv.cli_env import CONNECT_ERRORS, require, run, unreachable, with_dev_stack
+from licsrv.db import Queries
 from licsrv.domain import ROLES
 from licsrv.errors import ApiError
 from licsrv.logs import setup_logging
@@ -22,27 +23,12 @@ from licsrv.services.audit import CLI_ACTOR
 from licsrv.settings import Settings
 
 
-def _settings() -> Settings:
+def _settings(*, dev_stack: bool = True) -> Settings:
+    """The environment's settings; what it leaves empty comes from a running `licsrv dev` (not for `dev`
+    itself, which starts that stack, nor for `serve`)."""
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    return settings
-
-
-async def with_connection(
-    settings: Settings, work: Callable[[asyncpg.Connection, Queries], Awaitable[Any]]
-) -> Any:
-    conn = await connect(settings.database_url)
-    try:
-        return await work(conn, Queries.load(settings.sql_dir / "queries"))
-    finally:
-        await conn.close()
-
-
-def run(settings: Settings, work: Callable[[asyncpg.Connection, Queries], Awaitable[Any]]) -> Any:
-    try:
-        return asyncio.run(with_connection(settings, work))
-    except ApiError as exc:
-        raise click.ClickException(exc.message) from None
+    return with_dev_stack(settings) if dev_stack else settings
 
 
 @click.group()
@@ -59,7 +45,7 @@ def serve(workers: int | None, do_migrate: bool) -> None:
     """Serve the API and admin UI with several worker processes."""
     from licsrv.serve import serve as serve_workers
 
-    settings = _settings()
+    settings = _settings(dev_stack=False)
     settings.require_services()
     if do_migrate:
         asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
@@ -70,8 +56,11 @@ def serve(workers: int | None, do_migrate: bool) -> None:
 def migrate() -> None:
     """Apply pending migrations (safe while other instances start) and create the first signing key."""
     settings = _settings()
-    settings.require_services()
-    applied = asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
+    require(settings, "database_url", "secret_key")
+    try:
+        applied = asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
+    except CONNECT_ERRORS as exc:
+        raise unreachable(settings, exc) from None
     click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
 
 
@@ -112,7 +101,7 @@ def admins_unlock(username: str) -> None:
         finally:
             await redis.aclose()
 
-    run(settings, work)
+    run(settings, work, needs=("redis_url",))
     click.echo(f"admin {username} unlocked")
 
 
@@ -143,7 +132,9 @@ def keys_add() -> None:
     from licsrv.services.signing_keys import add_signing_key
 
     settings = _settings()
-    key_id = run(settings, lambda conn, q: add_signing_key(conn, q, settings.secret_key))
+    key_id = run(
+        settings, lambda conn, q: add_signing_key(conn, q, settings.secret_key), needs=("secret_key",)
+    )
     click.echo(f"next signing key: {key_id}")
 
 
@@ -166,7 +157,9 @@ def keys_rotate() -> None:
     from licsrv.services.signing_keys import rotate_signing_key
 
     settings = _settings()
-    key_id = run(settings, lambda conn, q: rotate_signing_key(conn, q, settings.secret_key))
+    key_id = run(
+        settings, lambda conn, q: rotate_signing_key(conn, q, settings.secret_key), needs=("secret_key",)
+    )
     click.echo(f"active signing key: {key_id}")
 
 
@@ -246,10 +239,12 @@ def dev(host: str | None, port: int | None) -> None:
     """Everything on one machine: local PostgreSQL and Redis when no URLs are set, an admin, the server."""
     from licsrv.devserver import run_dev
 
-    settings = _settings()
+    settings = _settings(dev_stack=False)
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     sys.exit(run_dev(settings))
 
+
+main.add_command(cli_privacy.retention)
 
 if __name__ == "__main__":
     main()
