@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.cards import generate_batch
@@ -161,3 +162,12 @@ def test_retention_days_come_from_the_setting(settings):
     )
     assert result.returncode == 0, result.stderr
     assert "older than 30 days" in result.stdout
+
+
+def test_the_backup_timer_runs_retention_after_the_backup():
+    systemd = Path(__file__).parents[1] / "deploy" / "systemd"
+    backup = (systemd / "licsrv-backup.service").read_text()
+    retention = (systemd / "licsrv-retention.service").read_text()
+    assert "Wants=licsrv-retention.service" in backup and "Before=licsrv-retention.service" in backup
+    assert "ExecStart=/opt/licsrv/bin/licsrv retention" in retention and "Type=oneshot" in retention
+    assert 'command: ["licsrv", "retention"]' in (systemd.parent / "k8s" / "backup-cronjob.yaml").read_text()
