@@ -56,7 +56,7 @@ async def erase_personal_data(deps: Deps, license_id: int, actor: Actor) -> dict
             erased_account = account["id"]
         counts = await _erase(conn, deps, before, account, erased_account is not None)
         row = await deps.q.erase_license_fields(conn, id=license_id, now=deps.now())
-        if account is not None and erased_account is not None:
+        if erased_account is not None:
             await erase_account(conn, deps, account, actor)
         elif account is not None:
             await deps.q.detach_license(conn, license_id=license_id)
