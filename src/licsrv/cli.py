@@ -13,22 +13,24 @@ import asyncpg
 import click
 
 from licsrv import cli_privacy
-from licsrv.cli_env import CONNECT_ERRORS, require, run, unreachable, with_dev_stack
+from licsrv.cli_env import (
+    CONNECT_ERRORS,
+    cli_settings,
+    require,
+    run,
+    unreachable,
+    with_connection,  # noqa: F401  (where the cli_* modules found it before)
+)
 from licsrv.db import Queries
 from licsrv.domain import ROLES
 from licsrv.errors import ApiError
-from licsrv.logs import setup_logging
 from licsrv.migrate import migrate as run_migrations
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.settings import Settings
 
 
 def _settings(*, dev_stack: bool = True) -> Settings:
-    """The environment's settings; what it leaves empty comes from a running `licsrv dev` (not for `dev`
-    itself, which starts that stack, nor for `serve`)."""
-    settings = Settings.from_env()
-    setup_logging(settings.log_level)
-    return with_dev_stack(settings) if dev_stack else settings
+    return cli_settings(dev_stack=dev_stack)
 
 
 @click.group()

@@ -18,6 +18,7 @@ import click
 
 from licsrv.db import Queries, connect
 from licsrv.errors import ApiError
+from licsrv.logs import setup_logging
 from licsrv.settings import Settings
 
 ENV_FILE = "env.json"
@@ -68,6 +69,14 @@ def read_dev_env(dev_dir: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in values.items() if isinstance(v, str) and v} if isinstance(values, dict) else {}
+
+
+def cli_settings(*, dev_stack: bool = True) -> Settings:
+    """The environment's settings, logging set up; what it leaves empty comes from a running dev stack
+    (not for `dev` itself, which starts that stack, nor for `serve`)."""
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return with_dev_stack(settings) if dev_stack else settings
 
 
 def with_dev_stack(settings: Settings) -> Settings:

@@ -7,12 +7,10 @@ from datetime import UTC, datetime
 import asyncpg
 import click
 
-from licsrv.cli_env import run, with_dev_stack
+from licsrv.cli_env import cli_settings, run
 from licsrv.db import Queries
 from licsrv.domain import MAX_DURATION_DAYS
-from licsrv.logs import setup_logging
 from licsrv.services.retention import BATCH, blank_old_ips, cutoff
-from licsrv.settings import Settings
 
 
 @click.command()
@@ -31,9 +29,7 @@ from licsrv.settings import Settings
 )
 def retention(days: int | None, batch_size: int) -> None:
     """Blank IP addresses older than the retention period, a batch of rows per statement (run daily)."""
-    settings = Settings.from_env()
-    setup_logging(settings.log_level)
-    settings = with_dev_stack(settings)
+    settings = cli_settings()
     days = days or settings.ip_retention_days
     before = cutoff(datetime.now(UTC), days)
 
