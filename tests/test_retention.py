@@ -33,8 +33,9 @@ async def arrange(conn, queries) -> dict[str, int]:
             seen,
         )
         await conn.execute(
-            """INSERT INTO session_history (id, license_id, hardware_id, ip, started_at, ended_at, end_reason)
-               VALUES ($1, $2, $3, $4, $5, $5::timestamptz + interval '1 hour', 'normal')""",
+            """INSERT INTO session_history
+                   (id, license_id, hardware_id, ip, started_at, last_heartbeat_at, ended_at, end_reason)
+               VALUES ($1, $2, $3, $4, $5, $5, $5::timestamptz + interval '1 hour', 'normal')""",
             secrets.token_hex(8),
             lic["id"],
             hardware,
@@ -117,8 +118,10 @@ async def test_a_shorter_period_takes_the_newer_rows_too_batch_by_batch(conn, qu
     await blank_old_ips(conn, queries, cutoff(datetime.now(UTC), 90))
     for number in range(250):  # more rows than one batch of 100
         await conn.execute(
-            """INSERT INTO session_history (id, license_id, hardware_id, ip, started_at)
-               VALUES ($1, $2, 'many', '198.51.100.1', now() - interval '20 days')""",
+            """INSERT INTO session_history
+                   (id, license_id, hardware_id, ip, started_at, last_heartbeat_at, ended_at, end_reason)
+               VALUES ($1, $2, 'many', '198.51.100.1', now() - interval '20 days',
+                       now() - interval '20 days', now() - interval '20 days', 'normal')""",
             f"many-{secrets.token_hex(6)}-{number}",
             ids["license_id"],
         )
