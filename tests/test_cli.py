@@ -195,6 +195,17 @@ def test_dev_starts_its_own_postgres_and_redis_and_serves(tmp_path: Path):
         assert wait_for(f"http://127.0.0.1:{port}/health", timeout=120) == (200, {"status": "ok"})
         status, _ = wait_for(f"http://127.0.0.1:{port}/ready")
         assert status == 200
+        # Beside it, the command line finds its stack (test_cli_devstack.py has the details).
+        beside = subprocess.run(
+            [*LICSRV, "tokens", "create", "--name", "beside-dev"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert beside.returncode == 0, beside.stderr
+        assert beside.stdout.startswith("lst_") and "using the dev stack" in beside.stderr
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

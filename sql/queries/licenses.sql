@@ -43,7 +43,7 @@ RETURNING id, key, product_id, customer_name, customer_email, status, max_device
 
 -- name: get_license(id)^
 SELECT id, key, product_id, customer_name, customer_email, status, max_devices, max_sessions, features, notes,
-       expires_at, duration, activated_at, created_at, updated_at, plan_id
+       expires_at, duration, activated_at, created_at, updated_at, plan_id, personal_data_erased_at
 FROM licenses WHERE id = $1;
 
 -- name: set_license_status(id, status)^

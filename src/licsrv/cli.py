@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,37 +11,25 @@ from typing import Any
 import asyncpg
 import click
 
+from licsrv import cli_privacy
 from licsrv.cli_cards import cards
-from licsrv.db import Queries, connect
+from licsrv.cli_env import (
+    CONNECT_ERRORS,
+    cli_settings,
+    require,
+    run,
+    unreachable,
+    with_connection,  # noqa: F401  (where the cli_* modules found it before)
+)
+from licsrv.db import Queries
 from licsrv.domain import ROLES
-from licsrv.errors import ApiError
-from licsrv.logs import setup_logging
 from licsrv.migrate import migrate as run_migrations
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.settings import Settings
 
 
-def _settings() -> Settings:
-    settings = Settings.from_env()
-    setup_logging(settings.log_level)
-    return settings
-
-
-async def with_connection(
-    settings: Settings, work: Callable[[asyncpg.Connection, Queries], Awaitable[Any]]
-) -> Any:
-    conn = await connect(settings.database_url)
-    try:
-        return await work(conn, Queries.load(settings.sql_dir / "queries"))
-    finally:
-        await conn.close()
-
-
-def run(settings: Settings, work: Callable[[asyncpg.Connection, Queries], Awaitable[Any]]) -> Any:
-    try:
-        return asyncio.run(with_connection(settings, work))
-    except ApiError as exc:
-        raise click.ClickException(exc.message) from None
+def _settings(*, dev_stack: bool = True) -> Settings:
+    return cli_settings(dev_stack=dev_stack)
 
 
 @click.group()
@@ -59,7 +46,7 @@ def serve(workers: int | None, do_migrate: bool) -> None:
     """Serve the API and admin UI with several worker processes."""
     from licsrv.serve import serve as serve_workers
 
-    settings = _settings()
+    settings = _settings(dev_stack=False)
     settings.require_services()
     if do_migrate:
         asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
@@ -70,8 +57,11 @@ def serve(workers: int | None, do_migrate: bool) -> None:
 def migrate() -> None:
     """Apply pending migrations (safe while other instances start) and create the first signing key."""
     settings = _settings()
-    settings.require_services()
-    applied = asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
+    require(settings, "database_url", "secret_key")
+    try:
+        applied = asyncio.run(run_migrations(settings.database_url, settings.sql_dir, settings.secret_key))
+    except CONNECT_ERRORS as exc:
+        raise unreachable(settings, exc) from None
     click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
 
 
@@ -112,7 +102,7 @@ def admins_unlock(username: str) -> None:
         finally:
             await redis.aclose()
 
-    run(settings, work)
+    run(settings, work, needs=("redis_url",))
     click.echo(f"admin {username} unlocked")
 
 
@@ -143,7 +133,9 @@ def keys_add() -> None:
     from licsrv.services.signing_keys import add_signing_key
 
     settings = _settings()
-    key_id = run(settings, lambda conn, q: add_signing_key(conn, q, settings.secret_key))
+    key_id = run(
+        settings, lambda conn, q: add_signing_key(conn, q, settings.secret_key), needs=("secret_key",)
+    )
     click.echo(f"next signing key: {key_id}")
 
 
@@ -166,7 +158,9 @@ def keys_rotate() -> None:
     from licsrv.services.signing_keys import rotate_signing_key
 
     settings = _settings()
-    key_id = run(settings, lambda conn, q: rotate_signing_key(conn, q, settings.secret_key))
+    key_id = run(
+        settings, lambda conn, q: rotate_signing_key(conn, q, settings.secret_key), needs=("secret_key",)
+    )
     click.echo(f"active signing key: {key_id}")
 
 
@@ -211,7 +205,7 @@ def dev(host: str | None, port: int | None) -> None:
     """Everything on one machine: local PostgreSQL and Redis when no URLs are set, an admin, the server."""
     from licsrv.devserver import run_dev
 
-    settings = _settings()
+    settings = _settings(dev_stack=False)
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     sys.exit(run_dev(settings))
 
@@ -226,6 +220,8 @@ main.add_command(plans)
 from licsrv.cli_import import import_group  # noqa: E402
 
 main.add_command(import_group)
+
+main.add_command(cli_privacy.retention)
 
 if __name__ == "__main__":
     main()

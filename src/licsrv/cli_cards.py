@@ -15,7 +15,8 @@ from licsrv.errors import ApiError
 
 def _run(work: Any) -> Any:
     # licsrv.cli registers this group at its end, so its helpers are imported when a command runs.
-    from licsrv.cli import _settings, run
+    from licsrv.cli_env import cli_settings as _settings
+    from licsrv.cli_env import run
 
     return run(_settings(), work)
 

@@ -14,7 +14,8 @@ from licsrv.services.audit import CLI_ACTOR
 
 
 def _run(work: Any) -> Any:
-    from licsrv.cli import _settings, run
+    from licsrv.cli_env import cli_settings as _settings
+    from licsrv.cli_env import run
 
     return run(_settings(), work)
 

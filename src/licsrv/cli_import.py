@@ -28,7 +28,8 @@ def import_group() -> None:
 def import_licenses_command(csv_file: Path, product_slug: str, dry_run: bool) -> None:
     """Import licenses from CSV_FILE (columns in docs/api.md); the same file again changes nothing.
     Exits 1 when a line was refused (the others are imported)."""
-    from licsrv.cli import _settings, run
+    from licsrv.cli_env import cli_settings as _settings
+    from licsrv.cli_env import run
 
     try:
         text = csv_file.read_bytes().decode("utf-8-sig")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from licsrv.cli_env import write_dev_env
 from licsrv.db import Queries, connect
 from licsrv.devstack.postgres import PostgresServer
 from licsrv.devstack.redis import RedisServer
@@ -71,6 +72,8 @@ def local_services(settings: Settings) -> Iterator[Settings]:
             click.echo(f"Redis:      {settings.redis_url}")
         if not settings.secret_key:
             settings = replace(settings, secret_key=dev_secret_key(settings.dev_dir))
+        # `licsrv tokens|licenses|…` run beside this one find the stack here (cli_env.py).
+        write_dev_env(settings.dev_dir, settings)
         yield settings
 
 

@@ -83,6 +83,7 @@ class Settings:
     webhook_expiry_scan_interval: float = 15.0
     webhook_secret_overlap: float = 86400.0
     webhook_retention_days: int = 30
+    ip_retention_days: int = 90
     sql_dir: Path = field(default_factory=lambda: _find_data_dir("sql"))
     templates_dir: Path = field(default_factory=lambda: _find_data_dir("templates"))
     dev_dir: Path = field(default_factory=lambda: Path(".licsrv"))
@@ -137,6 +138,7 @@ class Settings:
             webhook_poll_interval=float(env.get("LICSRV_WEBHOOK_POLL_INTERVAL", base.webhook_poll_interval)),
             webhook_retry_base=float(env.get("LICSRV_WEBHOOK_RETRY_BASE", base.webhook_retry_base)),
             webhook_retry_window=float(env.get("LICSRV_WEBHOOK_RETRY_WINDOW", base.webhook_retry_window)),
+            ip_retention_days=int(env.get("LICSRV_IP_RETENTION_DAYS") or base.ip_retention_days),
             sql_dir=Path(env["LICSRV_SQL_DIR"]) if env.get("LICSRV_SQL_DIR") else base.sql_dir,
             templates_dir=(
                 Path(env["LICSRV_TEMPLATES_DIR"]) if env.get("LICSRV_TEMPLATES_DIR") else base.templates_dir

@@ -11,7 +11,7 @@ from licsrv.admin_api.auth import request_actor
 from licsrv.bounded import CUSTOMER_EMAIL, MOMENT, Features
 from licsrv.envelope import load_body, load_query, ok, ok_page
 from licsrv.openapi import documented
-from licsrv.services import licenses
+from licsrv.services import licenses, privacy
 from licsrv.services.license_keys import IMPORTED_KEY, IMPORTED_KEY_RULE
 from licsrv.state import deps_of
 
@@ -109,7 +109,20 @@ class LicenseSchema(Schema):
     expires_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    personal_data_erased_at = fields.DateTime(allow_none=True)
     devices = fields.List(fields.Nested(DeviceSchema))
+
+
+class ErasureSchema(Schema):
+    license_id = fields.Integer()
+    devices = fields.Integer(metadata={"description": "devices whose machine name and IPs were blanked"})
+    session_history = fields.Integer()
+    cards = fields.Integer()
+    security_events = fields.Integer()
+    audit_rows = fields.Integer()
+    webhook_events = fields.Integer()
+    mail = fields.Integer()
+    portal_account = fields.String(metadata={"description": "`erased`, `detached` or `none`"})
 
 
 LICENSE = LicenseSchema()
@@ -221,6 +234,17 @@ async def reset_devices(request: web.Request) -> web.Response:
     return ok(LICENSE.dump(detail))
 
 
+@documented(
+    "Erase the license's personal data everywhere (owner only; the license keeps working)",
+    tag="admin: licenses",
+    answer=ErasureSchema,
+    errors=("FORBIDDEN", "LICENSE_NOT_FOUND"),
+)
+async def erase_personal_data(request: web.Request) -> web.Response:
+    erased = await privacy.erase_personal_data(deps_of(request), _id(request), request_actor(request))
+    return ok(ErasureSchema().dump(erased))
+
+
 ID = r"{id:\d{1,18}}"
 
 
@@ -235,5 +259,6 @@ def routes() -> list[web.RouteDef]:
         web.post(f"/licenses/{ID}/revoke", _status_change("revoked")),
         web.post(f"/licenses/{ID}/extend", extend),
         web.post(f"/licenses/{ID}/reset-devices", reset_devices),
+        web.post(f"/licenses/{ID}/erase-personal-data", erase_personal_data),
         web.delete(f"/licenses/{ID}/devices/{{device_id:\\d{{1,18}}}}", remove_device),
     ]

@@ -168,6 +168,7 @@ def admin_view(row: Any, devices_used: int) -> dict[str, Any]:
         "expires_at": row["expires_at"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "personal_data_erased_at": row.get("personal_data_erased_at"),
     }
 
 

@@ -12,7 +12,7 @@ from licsrv.admin_api.licenses import ExtendSchema, LicenseCreateSchema, License
 from licsrv.domain import PAGE_SIZE
 from licsrv.envelope import as_api_error
 from licsrv.errors import ApiError
-from licsrv.services import licenses, plans, sessions
+from licsrv.services import licenses, plans, privacy, sessions
 from licsrv.state import deps_of
 from licsrv.web.flash import done
 from licsrv.web.forms import kv_rows, load_form, parse_kv
@@ -111,6 +111,7 @@ DONE_BY_ACTION = {
     "reset-devices": "All devices removed; their slots are free.",
     "remove-device": "Device removed; its slot is free.",
     "edit": "License saved.",
+    "erase-personal-data": "Personal data erased: customer, notes, machine names and IP addresses.",
 }
 
 
@@ -132,6 +133,8 @@ async def license_action(request: web.Request) -> web.Response:
             await licenses.reset_devices(deps, license_id, actor)
         elif action == "remove-device":
             await licenses.remove_device(deps, license_id, _int(data.get("device_id", ""), 0), actor)
+        elif action == "erase-personal-data":
+            await privacy.erase_personal_data(deps, license_id, actor)
         elif action == "edit":
             changes = load_form(LicenseUpdateSchema(), data, EDIT_FIELDS)
             posted = await request.post()

@@ -14,6 +14,7 @@ EVENT_TYPES: dict[str, str] = {
     "license.revoked": "A license was revoked; its live sessions ended.",
     "license.extended": "A license's expiry was moved later (extend or recharge with a card).",
     "license.expired": "A license's expiry passed (sent within a minute).",
+    "license.personal_data_erased": "An owner erased a license's personal data (the event carries none).",
     "device.activated": "A device took a slot of a license.",
     "device.deactivated": "A device gave its slot back (client, admin or device reset).",
     "card.redeemed": "A card key was redeemed: it made a license or recharged one.",
@@ -92,6 +93,9 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     "license.revoked": _LICENSE,
     "license.extended": {**_LICENSE, **_props(days="integer?")},
     "license.expired": _LICENSE,
+    "license.personal_data_erased": _props(
+        license_id="integer", license_key="string", product_id="integer", erased_at="string"
+    ),
     "device.activated": _DEVICE,
     "device.deactivated": _DEVICE,
     "card.redeemed": _props(
