@@ -5,7 +5,6 @@ LAN address, and the screenshots kept in docs/:
 from __future__ import annotations
 
 import math
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,41 +13,22 @@ import aiohttp
 import pytest
 
 from licsrv.web.scope import SCOPE_COOKIE
+from test_browser import ARGS, CHROMIUM, SCREENSHOTS, async_playwright, server  # noqa: F401 (fixture)
 
 from admin_helpers import PASSWORD, make_admin
 from factories import make_license, make_product
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = os.environ.get("LICSRV_SCREENSHOTS")
 LAN_HOST = "licsrv.lan"  # resolved to 127.0.0.1 by the browser: a plain-HTTP address that is not localhost
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    f"--host-resolver-rules=MAP {LAN_HOST} 127.0.0.1",
-]
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing", allow_module_level=True)
-
-async_playwright = pytest.importorskip("playwright.async_api").async_playwright
-
-
-@pytest.fixture
-async def server(aiohttp_server, app):
-    return await aiohttp_server(app)
 
 
 @pytest.fixture
 async def browser():
+    """test_browser's chromium, with one more name: a plain-HTTP LAN address for the Copy fallback."""
+    args = [*ARGS, f"--host-resolver-rules=MAP {LAN_HOST} 127.0.0.1"]
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         yield chromium
         await chromium.close()
 
@@ -112,7 +92,11 @@ async def shop_with_a_month_of_use(conn, queries, app) -> tuple[dict, list[dict]
 
 
 async def test_dashboard_charts_render_and_the_pages_fit_a_laptop_and_a_phone(
-    browser, server, conn, queries, tmp_path
+    browser,
+    server,  # noqa: F811
+    conn,
+    queries,
+    tmp_path,
 ):
     shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
     base = str(server.make_url("")).rstrip("/")
@@ -180,7 +164,7 @@ async def test_dashboard_charts_render_and_the_pages_fit_a_laptop_and_a_phone(
     assert await phone.locator("tr", has_text="张伟 (Müller)").count() == 1
 
 
-async def test_copy_button_copies_on_a_plain_http_lan_address(browser, server, conn, queries):
+async def test_copy_button_copies_on_a_plain_http_lan_address(browser, server, conn, queries):  # noqa: F811
     username = await make_admin(conn, queries)
     base = f"http://{LAN_HOST}:{server.port}"
     page = await log_in(browser, base, username, 1280)

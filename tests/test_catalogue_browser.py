@@ -8,28 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, SCREENSHOTS, async_playwright, logged_in_page
+from test_browser import SCREENSHOTS, browser, logged_in_page, server  # noqa: F401 (fixtures)
 
 from admin_helpers import make_admin
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-async def server(aiohttp_server, app):
-    return await aiohttp_server(app)
-
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        await chromium.close()
-
-
 async def test_second_product_switcher_plan_and_license_from_the_plan(
-    browser, server, conn, queries, tmp_path
+    browser,  # noqa: F811  (the fixtures of test_browser)
+    server,  # noqa: F811
+    conn,
+    queries,
+    tmp_path,
 ):
     shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
     page = await logged_in_page(browser, server, await make_admin(conn, queries))
