@@ -56,6 +56,27 @@ async def test_the_cli_imports_a_file_reports_refusals_and_a_rerun_changes_nothi
     assert "created 0, updated 0, unchanged 2, refused 0" in again.stdout
 
 
+def test_a_writing_import_needs_redis_and_says_so_in_one_line(settings, tmp_path):
+    """A file may suspend licenses: without Redis their live sessions would keep running, so it writes
+    nothing; a dry run needs no Redis."""
+    path = tmp_path / "licenses.csv"
+    path.write_text(f"key,status\nNOREDIS-{secrets.token_hex(4)},suspended\n", encoding="utf-8")
+    env = {**cli_env(settings, LICSRV_REDIS_URL=""), "LICSRV_DEV_DIR": str(tmp_path / "no-dev-stack")}
+    refused = subprocess.run(
+        [*LICSRV, "import", "licenses", str(path)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2 and "LICSRV_REDIS_URL is not set" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    dry = subprocess.run(
+        [*LICSRV, "import", "licenses", str(path), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stderr
+
+
 def test_the_cli_names_an_unknown_product_in_one_line(settings, tmp_path):
     path = tmp_path / "licenses.csv"
     path.write_text("key\nABCDEFGH-1\n", encoding="utf-8")

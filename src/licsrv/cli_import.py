@@ -40,7 +40,9 @@ def import_licenses_command(csv_file: Path, product_slug: str, dry_run: bool) ->
     async def work(conn: asyncpg.Connection, queries: Queries) -> ImportReport:
         return await _import(settings, conn, queries, text, product_slug, dry_run)
 
-    report = run(settings, work)
+    # A file may suspend or revoke licenses: their live sessions must end and their starts be blocked in
+    # Redis, as an admin's suspension would, so a writing import does not run without it.
+    report = run(settings, work, needs=() if dry_run else ("redis_url", "secret_key"))
     _summary(report)
     if report.refusals:
         sys.exit(1)
@@ -58,8 +60,8 @@ async def _import(settings, conn, queries, text: str, product_slug: str, dry_run
     if product_id is None:
         raise ApiError("NOT_FOUND", f"No product with slug {product_slug!r}.")
     timeout = max((p["session_timeout"] for p in await queries.list_products(conn)), default=60)
-    # Redis only for licenses the file suspends or revokes: their live sessions end, as an admin's would.
-    redis = make_redis(settings.redis_url) if settings.redis_url and not dry_run else None
+    # Redis for licenses the file suspends or revokes: their live sessions end, as an admin's would.
+    redis = None if dry_run else make_redis(settings.redis_url)
     live = LiveSessions(redis, Batcher(redis), id_key=settings.secret_key.encode()) if redis else None
     lines = max(text.count("\n"), 1)
     try:
