@@ -9,6 +9,7 @@ import statistics
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -43,8 +44,11 @@ PAGES = {
     "license detail": "/admin/licenses/{license_id}",
     "history (last 24 h)": "/admin/history",
     "history (one license, 30 days)": "/admin/history?license_id={license_id}&since={month_ago}",
+    "history (a pasted license key)": "/admin/history?license={license_key}",
     "live sessions": "/admin/sessions",
     "card keys": "/admin/cards",
+    "products": "/admin/products",
+    "plans": "/admin/plans",
     "product settings": "/admin/products/1",
     "tokens": "/admin/tokens",
     "admins": "/admin/admins",
@@ -57,6 +61,7 @@ API_PAGES = {
     "API: live sessions (second page)": "/api/v1/admin/sessions?cursor={sessions_cursor}",
     "API: live sessions (one license)": "/api/v1/admin/sessions?license_id={license_id}",
     "API: licenses (first page)": "/api/v1/admin/licenses",
+    "API: plans": "/api/v1/admin/plans",
     "API: history (last 24 h)": "/api/v1/admin/history",
 }
 
@@ -150,6 +155,7 @@ async def measure(settings: Settings, requests_per_page: int) -> dict[str, tuple
         await create_admin(conn, queries, username, password, "viewer", CLI_ACTOR)
         _, token = await create_token(conn, queries, username, "viewer", CLI_ACTOR)
         license_id = await queries.newest_license_id(conn)
+        license_key = await queries.license_key_of(conn, id=license_id)
     finally:
         await conn.close()
     bearer = {"Authorization": f"Bearer {token}"}
@@ -168,10 +174,9 @@ async def measure(settings: Settings, requests_per_page: int) -> dict[str, tuple
                 f"{base}/admin/login", data={"username": username, "password": password, "csrf": csrf}
             )
             month_ago = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() - 30 * 86400))
+            ids = {"license_id": license_id, "license_key": quote(license_key), "month_ago": month_ago}
             for name, path in PAGES.items():
-                samples = await _sample(
-                    http, base + path.format(license_id=license_id, month_ago=month_ago), requests_per_page
-                )
+                samples = await _sample(http, base + path.format(**ids), requests_per_page)
                 results[name] = (statistics.median(samples), p95(samples))
             async with http.get(f"{base}/api/v1/admin/sessions", headers=bearer) as first:
                 sessions_cursor = (await first.json()).get("next_cursor") or ""

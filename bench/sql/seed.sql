@@ -33,5 +33,8 @@ ANALYZE licenses, session_history;
 -- name: newest_license_id$
 SELECT max(id) FROM licenses;
 
+-- name: license_key_of(id)$
+SELECT key FROM licenses WHERE id = $1;
+
 -- name: seeded_license_ids(row_limit)
 SELECT id FROM licenses WHERE notes = 'seeded' ORDER BY id LIMIT $1;

@@ -197,14 +197,16 @@ async def _search(
 ) -> list[asyncpg.Record]:
     if text:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return await queries.search_licenses(
-            conn,
-            key=text,
-            pattern=f"%{escaped}%",
-            product_id=product_id,
-            after_id=after_id,
-            row_limit=limit + 1,
-        )
+        async with conn.transaction():  # planned for this pattern, never with the generic plan
+            await queries.plan_for_these_values(conn)
+            return await queries.search_licenses(
+                conn,
+                key=text,
+                pattern=f"%{escaped}%",
+                product_id=product_id,
+                after_id=after_id,
+                row_limit=limit + 1,
+            )
     return await queries.list_licenses(conn, product_id=product_id, after_id=after_id, row_limit=limit + 1)
 
 
