@@ -331,3 +331,36 @@ async def test_cli_generates_from_a_plan_or_perpetual_multi_device_and_shows_and
     for wrong in (("-n", "1"), ("-n", "1", "-d", "3", "--perpetual"), ("-n", "1", "--plan", "1", "-d", "3")):
         refused = await asyncio.to_thread(cards_cli, settings, "generate", *wrong)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, wrong
+
+
+async def test_a_void_racing_a_redemption_lets_exactly_one_win(client, conn, admin_headers):
+    """The redemption locks the card row and the void only takes a `new` card: whichever comes first wins, the
+    other is refused, and a voided card leaves no license behind."""
+    product = await make_product(conn, client.app)
+    batch = await make_batch(client, admin_headers, product_id=product["id"], count=20, duration_days=30)
+    outcomes = set()
+    for code in batch["cards"]:
+        (void_status, voided), (redeem_status, redeemed) = await asyncio.gather(
+            post(client, f"/api/v1/admin/cards/{code}/void", admin_headers),
+            redeem(client, product, code, "hw-race"),
+        )
+        state = await conn.fetchrow(
+            "SELECT status, license_id FROM card_keys WHERE code = $1", normalise(code)
+        )
+        if void_status == 200:
+            assert redeem_status != 200 and redeemed["error"]["code"] == "CARD_VOID", redeemed
+            assert (state["status"], state["license_id"]) == ("void", None)
+            outcomes.add("void")
+        else:
+            assert (void_status, voided["error"]["code"]) == (409, "CARD_NOT_NEW"), voided
+            assert redeem_status == 200, redeemed
+            assert state["status"] == "redeemed" and state["license_id"] is not None
+            outcomes.add("redeemed")
+    # Licenses exist only for the redeemed cards.
+    made = await conn.fetchval(
+        "SELECT count(*) FROM card_keys WHERE batch_id = $1 AND license_id IS NOT NULL", batch["id"]
+    )
+    assert made == await conn.fetchval(
+        "SELECT count(*) FROM card_keys WHERE batch_id = $1 AND status = 'redeemed'", batch["id"]
+    )
+    assert outcomes  # at least one outcome was seen; which ones depends on timing

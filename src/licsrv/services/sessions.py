@@ -411,13 +411,12 @@ async def count_live(deps: Deps, product_id: int | None = None) -> LiveCount:
 
 
 async def _license_id_of(deps: Deps, conn: Any, text: str, key_or_id: bool) -> int:
+    """The license a pasted key names (the query tries it as given, then upper-cased), or with `key_or_id`
+    a license id."""
     text = text.strip()
-    for key in dict.fromkeys(
-        (text, text.upper())
-    ):  # generated keys are upper case; imported ones as they were
-        found = await deps.q.get_license_by_key(conn, key=key)
-        if found is not None:
-            return found["id"]
+    found = await deps.q.get_license_by_key(conn, key=text)
+    if found is not None:
+        return found["id"]
     if key_or_id and text.isdigit() and len(text) <= 18 and await deps.q.get_license(conn, id=int(text)):
         return int(text)
     raise ApiError("LICENSE_NOT_FOUND", f"No license with key {text[:100]}.")
