@@ -139,7 +139,15 @@ def _id(request: web.Request, name: str = "id") -> int:
     body=LicenseCreateSchema,
     answer=LicenseSchema,
     status=201,
-    errors=("FORBIDDEN", "LICENSE_KEY_TAKEN", "UNKNOWN_REFERENCE", "CONFLICT"),
+    errors=(
+        "FORBIDDEN",
+        "LICENSE_KEY_TAKEN",
+        "UNKNOWN_REFERENCE",
+        "PRODUCT_ARCHIVED",
+        "PLAN_NOT_FOUND",
+        "PLAN_ARCHIVED",
+        "PLAN_OF_ANOTHER_PRODUCT",
+    ),
 )
 async def create(request: web.Request) -> web.Response:
     body = await load_body(request, LicenseCreateSchema())
