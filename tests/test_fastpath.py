@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import re
+from types import SimpleNamespace
+
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_of_hypothesis
+from hypothesis import strategies as st
+from nacl.public import PrivateKey, SealedBox
 
-from licsrv import fastpath
+from licsrv import fastpath, metrics
 from licsrv.app import create_app
-from licsrv.signing import verify_signature
-from licsrv.state import PRODUCTS
+from licsrv.envelope import ok
+from licsrv.live.keys import ORDERED_ALPHABET
+from licsrv.signing import mac_signature_header, verify_signature
+from licsrv.state import PRODUCTS, REDIS
 
 from factories import make_license, make_product
 
@@ -172,3 +183,119 @@ async def test_sealed_heartbeats_are_answered_sealed_by_the_application(fast, pr
     key_id = dict(p.strip().split("=", 1) for p in header.decode().split(","))["keyid"]
     assert verify_signature(await public_key(fast, key_id), answer, header.decode())
     assert orjson.loads(answer)["nonce"] == "sealed-1"
+
+
+@settings_of_hypothesis(max_examples=300, deadline=None)
+@given(
+    slug=st.text(min_size=1, max_size=40),
+    interval=st.integers(min_value=1, max_value=86_400),
+    session_id=st.text(alphabet=ORDERED_ALPHABET, min_size=16, max_size=16),
+    nonce=st.none() | st.text(max_size=128) | st.integers(min_value=-(2**63), max_value=2**63 - 1),
+)
+def test_answer_templates_write_the_envelopes_bytes(slug, interval, session_id, nonce):
+    """The fast path's answer body, written from a template, is the routed envelope's byte for byte."""
+    product = SimpleNamespace(slug=slug, heartbeat_interval=interval)
+    subject = {"product": slug, "session_id": session_id}
+    envelope = ok({"next_heartbeat": interval, **subject})
+    envelope.finish(nonce, None, subject)
+    templated = fastpath.AnswerTemplates().body(product, session_id, nonce)
+    same_second = re.compile(rb'"server_time":\d+')
+    assert same_second.sub(b"T", templated) == same_second.sub(b"T", envelope.body)
+
+
+@pytest.fixture
+async def mac_session(fast, conn, queries, product):
+    lic = await make_license(conn, queries, product)
+    client_key = PrivateKey.generate()
+    body = {
+        "license_key": lic["key"],
+        "hardware_id": "hw-mac",
+        "client_version": "2.0.0",
+        "client_public_key": base64.b64encode(bytes(client_key.public_key)).decode(),
+    }
+    response = await fast.post("/api/v1/sessions/start", json=body, headers={"X-API-Key": product["api_key"]})
+    data = (await response.json())["data"]
+    return data["session_token"], SealedBox(client_key).decrypt(base64.b64decode(data["mac_key"]))
+
+
+async def mac_answer(client, token: str, api_key: str, mac_key: bytes, nonce: str) -> tuple[int, dict]:
+    body = orjson.dumps({"session_token": token, "nonce": nonce})
+    response = await client.post(HEARTBEAT, data=body, headers={"X-API-Key": api_key})
+    raw = await response.read()
+    assert response.headers["X-Licsrv-Signature"] == mac_signature_header(mac_key, raw)
+    document = orjson.loads(raw)
+    document.pop("server_time")
+    return response.status, document
+
+
+async def test_mac_sessions_are_answered_alike_with_their_mac_only(fast, routed, product, mac_session):
+    token, mac_key = mac_session
+    via_fast = await mac_answer(fast, token, product["api_key"], mac_key, "m-1")
+    via_router = await mac_answer(routed, token, product["api_key"], mac_key, "m-1")
+    assert via_fast == via_router
+    assert via_fast[0] == 200 and via_fast[1]["nonce"] == "m-1"
+    await fast.post(
+        "/api/v1/sessions/end", json={"session_token": token}, headers={"X-API-Key": product["api_key"]}
+    )
+    # A refusal of a session that named itself is MACed too, by both.
+    gone_fast = await mac_answer(fast, token, product["api_key"], mac_key, "m-2")
+    gone_routed = await mac_answer(routed, token, product["api_key"], mac_key, "m-2")
+    assert gone_fast == gone_routed
+    assert (gone_fast[0], gone_fast[1]["error"]["code"]) == (404, "SESSION_EXPIRED")
+    assert gone_fast[1]["data"]["session_id"] == via_fast[1]["data"]["session_id"]
+
+
+async def test_a_lost_script_is_loaded_again_on_the_fast_path(fast, product, token):
+    await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    await fast.app[REDIS].script_flush()  # as after a Redis restart or failover
+    status, document, _ = await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    assert (status, document["status"]) == (200, "ok")
+
+
+def exported(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        metric, _, value = line.rpartition(" ")
+        if metric.startswith(name + "{") and all(f'{k}="{v}"' in metric for k, v in labels.items()):
+            return float(value)
+    return 0.0
+
+
+async def test_the_tally_adds_latencies_and_outcomes_to_the_metrics(fast, product, token, monkeypatch):
+    before = await (await fast.get("/metrics")).text()
+    for _ in range(5):
+        await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    await answer(fast, orjson.dumps({"session_token": "1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}), product["api_key"])
+    after = await (await fast.get("/metrics")).text()
+
+    def grew(name: str, **labels: str) -> float:
+        return exported(after, name, **labels) - exported(before, name, **labels)
+
+    assert grew("licsrv_http_requests_total", route=HEARTBEAT, status="200") == 5
+    assert grew("licsrv_http_requests_total", route=HEARTBEAT, status="404") == 1
+    assert grew("licsrv_heartbeats_total", outcome="ok") == 5
+    assert grew("licsrv_heartbeats_total", outcome="expired") == 1
+    assert grew("licsrv_http_request_duration_seconds_count", route=HEARTBEAT) == 6
+    assert grew("licsrv_http_request_duration_seconds_bucket", route=HEARTBEAT, le="+Inf") == 6
+    assert grew("licsrv_http_request_duration_seconds_bucket", route=HEARTBEAT, le="2.5") == 6
+    assert grew("licsrv_http_request_duration_seconds_sum", route=HEARTBEAT) > 0
+
+
+async def test_the_tally_is_flushed_without_a_scrape(fast, product, token, monkeypatch):
+    monkeypatch.setattr(metrics, "TALLY_FLUSH_SECONDS", 0.01)
+    tally = fast.server.runner.server.request_handler._tally
+    flushed = asyncio.Event()
+
+    def flush() -> None:
+        metrics.HeartbeatTally.flush(tally)
+        flushed.set()
+
+    monkeypatch.setattr(tally, "flush", flush)
+    counted = metrics.REQUESTS.labels(HEARTBEAT, "POST", "200")
+    before = counted._value.get()
+    await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    for _ in range(2):  # the timers the answers set (one or two flushes), never a scrape
+        if counted._value.get() < before + 2:
+            await asyncio.wait_for(flushed.wait(), 5)
+            flushed.clear()
+    assert counted._value.get() == before + 2

@@ -106,6 +106,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     sealed = request.headers.get("Content-Type") == SEALED_CONTENT_TYPE
     if sealed and request.path.startswith(CLIENT_API_PREFIX):
         request[SEALED_TO], raw = request.config_dict[CRYPTO].open_request(raw)
+    body, nonce = parse_body(raw)
+    if nonce is not None:
+        request[NONCE] = nonce
+    request[JSON_BODY] = body
+    return body
+
+
+def parse_body(raw: bytes) -> tuple[dict[str, Any], Any]:
+    """(the JSON object without its `nonce`, the nonce or None) of a request body."""
     try:
         body = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
@@ -113,12 +122,11 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError("VALIDATION_ERROR", "The body must be a JSON object.")
     nonce = body.pop("nonce", None)
-    if nonce is not None:
-        if not isinstance(nonce, str | int) or isinstance(nonce, bool) or len(str(nonce)) > MAX_NONCE_LENGTH:
-            raise ApiError("VALIDATION_ERROR", "nonce must be a string of at most 128 characters.")
-        request[NONCE] = nonce
-    request[JSON_BODY] = body
-    return body
+    if nonce is not None and (
+        not isinstance(nonce, str | int) or isinstance(nonce, bool) or len(str(nonce)) > MAX_NONCE_LENGTH
+    ):
+        raise ApiError("VALIDATION_ERROR", "nonce must be a string of at most 128 characters.")
+    return body, nonce
 
 
 async def nonce_of_refused(request: web.BaseRequest) -> Any:

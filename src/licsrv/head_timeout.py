@@ -29,7 +29,8 @@ class _HeadTimeoutHandler(RequestHandler):
         heads = self._request_count
         super().data_received(data)
         if self._request_count > heads:
-            self._disarm()
+            if self._head_timer is not None:
+                self._disarm()
         elif self._head_timer is None and self._between_requests():
             self._arm()  # the first bytes of the next request's head
 

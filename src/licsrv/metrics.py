@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from bisect import bisect_left
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -54,9 +56,64 @@ def observe_request(request: web.Request, status: int, seconds: float) -> None:
     observe(_route_name(request), request.method, status, seconds)
 
 
+class HeartbeatTally:
+    """The answered heartbeats of the fast path, counted in plain numbers and added to the Prometheus metrics
+    (requests, latency histogram, heartbeat outcomes) within a second and before every scrape: a Prometheus
+    increment takes a lock, and a heartbeat would take five, a few per cent of its cost."""
+
+    def __init__(self, route: str) -> None:
+        self._route = route
+        self._requests = REQUESTS.labels(route, "POST", "200")
+        self._latency = LATENCY.labels(route)
+        self._bounds = tuple(self._latency._upper_bounds)  # ends with +Inf: every latency has its bucket
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._flush_due = False
+
+    def answered(self, seconds: float) -> None:
+        self._counts[bisect_left(self._bounds, seconds)] += 1
+        self._sum += seconds
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_later(TALLY_FLUSH_SECONDS, self.flush)
+            _TALLIES.add(self)
+
+    def flush(self) -> None:
+        self._flush_due = False
+        _TALLIES.discard(self)
+        counts, self._counts = self._counts, [0] * len(self._bounds)
+        total, self._sum = self._sum, 0.0
+        answered = sum(counts)
+        if not answered:
+            return
+        self._requests.inc(answered)
+        HEARTBEAT_OK.inc(answered)
+        # What `Histogram.observe` does per observation, once per bucket (its values have no public adder).
+        for bucket, count in zip(self._latency._buckets, counts, strict=True):
+            if count:
+                bucket.inc(count)
+        self._latency._sum.inc(total)
+
+
+TALLY_FLUSH_SECONDS = 1.0
+_TALLIES: set[HeartbeatTally] = set()
+
+
+def flush_tallies() -> None:
+    for tally in list(_TALLIES):
+        tally.flush()
+
+
 def metrics_handler() -> Handler:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return make_aiohttp_handler(registry)
-    return make_aiohttp_handler()
+        export = make_aiohttp_handler(registry)
+    else:
+        export = make_aiohttp_handler()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        flush_tallies()  # this worker's; another worker's are at most a second behind
+        return await export(request)
+
+    return handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import hashlib
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from nacl.public import PublicKey, SealedBox
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")  # base64.b64encode, a frame fewer
 
 
 _BLOCK = 64  # SHA-256's block size

@@ -147,10 +147,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def heartbeat_answer(root: web.Application, product: Product, request: web.BaseRequest) -> Envelope:
     """The hot path: no schema object, no PostgreSQL — one batched Redis script call."""
     request[SUBJECT] = {"product": product.slug}  # a refusal names the product too, as the router's would
-    body = await read_json(request)
-    token = body.get("session_token")
-    if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:
-        raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
+    token = heartbeat_token(await read_json(request))
     live = root[LIVE]
     session = sessions.session_of(live, product, token)
     request[SUBJECT] = subject = {"product": product.slug, "session_id": public_id(session[1])}
@@ -158,6 +155,14 @@ async def heartbeat_answer(root: web.Application, product: Product, request: web
         request[ANSWER_MAC_KEY] = root[CRYPTO].mac_key(token)
     await sessions.heartbeat(live, product, token, int(time.time() * 1000), session)
     return ok({"next_heartbeat": product.heartbeat_interval, **subject})
+
+
+def heartbeat_token(body: dict) -> str:
+    """The session token of a heartbeat's body, which must hold nothing else (its nonce taken out)."""
+    token = body.get("session_token")
+    if len(body) != 1 or not isinstance(token, str) or not 8 <= len(token) <= 200:
+        raise ApiError("VALIDATION_ERROR", 'Send exactly {"session_token": "..."}.')
+    return token
 
 
 @client_call("end")

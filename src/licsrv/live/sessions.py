@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -93,6 +94,14 @@ def _gone(result: object) -> Exception:
     return SessionTerminated(_text(result))
 
 
+def _heartbeat_call(
+    license_id: int, stored: bytes, session_timeout_s: int, now_ms: int
+) -> tuple[list[bytes | str], list[Any]]:
+    timeout_ms = session_timeout_s * 1000
+    keys = [session_key(license_id, stored), sessions_key(license_id), tombstone_key(license_id, stored)]
+    return keys, [timeout_ms, now_ms, stored, max(INDEX_TTL_MS, 2 * timeout_ms)]
+
+
 class LiveSessions:
     def __init__(self, redis: Redis | RedisCluster, batcher: Batcher | DirectBatcher, id_key: bytes) -> None:
         self._redis = redis
@@ -143,19 +152,28 @@ class LiveSessions:
         self, license_id: int, stored: bytes, session_timeout_s: int, now_ms: int
     ) -> None:
         """The heartbeat of a token already located (`stored`: its 12-byte member)."""
-        timeout_ms = session_timeout_s * 1000
-        keys = [
-            session_key(license_id, stored),
-            sessions_key(license_id),
-            tombstone_key(license_id, stored),
-        ]
-        args = [timeout_ms, now_ms, stored, max(INDEX_TTL_MS, 2 * timeout_ms)]
-        result = await self._batcher.submit(HEARTBEAT, keys, args)
-        if result != 1:
-            if isinstance(result, Exception):  # the script was lost (NOSCRIPT) or failed: the full path
-                result = await self._batcher.call(HEARTBEAT, keys, args)
-            if result != 1:
-                raise _gone(result)
+        reply = await self.queue_heartbeat(license_id, stored, session_timeout_s, now_ms)
+        if reply != 1:
+            await self.settle_heartbeat(license_id, stored, session_timeout_s, now_ms, reply)
+
+    def queue_heartbeat(
+        self, license_id: int, stored: bytes, session_timeout_s: int, now_ms: int
+    ) -> Awaitable[Any]:
+        """Queues the heartbeat script (batched with the other calls of this loop tick). Its reply is 1 for a
+        live session; any other reply goes to `settle_heartbeat`."""
+        keys, args = _heartbeat_call(license_id, stored, session_timeout_s, now_ms)
+        return self._batcher.submit(HEARTBEAT, keys, args)
+
+    async def settle_heartbeat(
+        self, license_id: int, stored: bytes, session_timeout_s: int, now_ms: int, reply: Any
+    ) -> None:
+        """A reply other than 1: the script was lost (it is loaded and run again) or failed (raised), else the
+        session is gone (SessionExpired, SessionTerminated)."""
+        if isinstance(reply, Exception):
+            keys, args = _heartbeat_call(license_id, stored, session_timeout_s, now_ms)
+            reply = await self._batcher.call(HEARTBEAT, keys, args)
+        if reply != 1:
+            raise _gone(reply)
 
     async def end(self, token: str, now_ms: int, scope: int = 0) -> str:
         license_id, session_id = self.tokens.parse(token, scope)

@@ -241,15 +241,25 @@ async def heartbeat(
 ) -> None:
     """The hot path: one batched Redis script call, no PostgreSQL. `session` is the token already located."""
     license_id, stored = session or session_of(live, product, token)
+    reply = await live.queue_heartbeat(license_id, stored, product.session_timeout, now_ms)
+    if reply != 1:
+        await heartbeat_refused(live, product, (license_id, stored), now_ms, reply)
+    HEARTBEAT_OK.inc()
+
+
+async def heartbeat_refused(
+    live: LiveSessions, product: Product, session: tuple[int, bytes], now_ms: int, reply: Any
+) -> None:
+    """A heartbeat script's reply other than 1 (`live.queue_heartbeat`): returns when it was a lost script
+    that succeeded when run again; raises the refusal when the session is gone."""
     try:
-        await live.heartbeat_session(license_id, stored, product.session_timeout, now_ms)
+        await live.settle_heartbeat(*session, product.session_timeout, now_ms, reply)
     except live_errors.SessionExpired:
         HEARTBEAT_EXPIRED.inc()
         raise ApiError("SESSION_EXPIRED") from None
     except live_errors.SessionTerminated as exc:
         HEARTBEAT_TERMINATED.inc()
         raise ApiError(CODE_BY_TOMBSTONE.get(exc.reason, "SESSION_TERMINATED")) from None
-    HEARTBEAT_OK.inc()
 
 
 async def end_session(deps: Deps, product: Product, token: str) -> None:
