@@ -97,7 +97,7 @@ class HeartbeatFastPath:
             now_ms = int(time.time() * 1000)
             reply = await live.queue_heartbeat(session[0], session[1], product.session_timeout, now_ms)
             if reply != 1:
-                await sessions.heartbeat_refused(live, product, session, now_ms, reply)
+                await sessions.settle_heartbeat(live, product, session, now_ms, reply)
         except Exception as exc:
             response = await self._refusal(request, exc, product, body, nonce, session, mac_key)
             observe(HEARTBEAT_PATH, "POST", response.status, time.perf_counter() - started)

@@ -62,7 +62,6 @@ class HeartbeatTally:
     increment takes a lock, and a heartbeat would take five, a few per cent of its cost."""
 
     def __init__(self, route: str) -> None:
-        self._route = route
         self._requests = REQUESTS.labels(route, "POST", "200")
         self._latency = LATENCY.labels(route)
         self._bounds = tuple(self._latency._upper_bounds)  # ends with +Inf: every latency has its bucket

@@ -16,6 +16,7 @@ from aiohttp import web
 from licsrv import fastpath, head_timeout
 from licsrv.app import create_app
 from licsrv.logs import setup_logging
+from licsrv.metrics import flush_tallies
 from licsrv.settings import Settings
 
 
@@ -64,6 +65,7 @@ async def _serve_app(app: web.Application, settings: Settings, reuse_port: bool)
         await stop.wait()
     finally:
         await runner.cleanup()
+        flush_tallies()  # the last second's heartbeats, into the metrics files that outlive this worker
 
 
 def serve(settings: Settings, workers: int) -> int:

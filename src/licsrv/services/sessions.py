@@ -243,15 +243,15 @@ async def heartbeat(
     license_id, stored = session or session_of(live, product, token)
     reply = await live.queue_heartbeat(license_id, stored, product.session_timeout, now_ms)
     if reply != 1:
-        await heartbeat_refused(live, product, (license_id, stored), now_ms, reply)
+        await settle_heartbeat(live, product, (license_id, stored), now_ms, reply)
     HEARTBEAT_OK.inc()
 
 
-async def heartbeat_refused(
+async def settle_heartbeat(
     live: LiveSessions, product: Product, session: tuple[int, bytes], now_ms: int, reply: Any
 ) -> None:
-    """A heartbeat script's reply other than 1 (`live.queue_heartbeat`): returns when it was a lost script
-    that succeeded when run again; raises the refusal when the session is gone."""
+    """Settles a heartbeat script's reply other than 1 (`live.queue_heartbeat`): a lost script is loaded and
+    run again (returns if that succeeds); a session that is gone raises its refusal."""
     try:
         await live.settle_heartbeat(*session, product.session_timeout, now_ms, reply)
     except live_errors.SessionExpired:
