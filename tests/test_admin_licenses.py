@@ -5,6 +5,7 @@ import time
 import pytest
 
 from licsrv.api.request_signing import request_signature
+from licsrv.services import licenses as license_service
 from licsrv.services.audit import CLI_ACTOR
 from licsrv.services.tokens import create_token
 
@@ -68,6 +69,33 @@ async def test_search_and_cursor_pagination(client, conn, product, admin_headers
     assert seen == [f"{marker} {i}" for i in (4, 3, 2, 1, 0)]
     response = await client.get("/api/v1/admin/licenses?cursor=%%%", headers=admin_headers)
     assert response.status == 400
+
+
+@pytest.mark.parametrize("window", [1, 4, 1000])
+async def test_search_finds_every_match_in_order_whatever_the_walked_window(
+    client, conn, admin_headers, monkeypatch, window
+):
+    """A search walks the newest licenses first and asks the trigram indexes for the rest; the pages are the
+    same wherever the matches lie: rare ones among old licenses, frequent ones among new ones."""
+    monkeypatch.setattr(license_service, "SEARCH_WINDOW", window)
+    product = await make_product(conn, client.app)
+    marker = f"win{time.time_ns()}"
+    names = []
+    for i in range(24):
+        kind = "rare" if i < 12 and i % 5 == 0 else "often" if i >= 12 and i % 2 else "other"
+        names.append(f"{marker} {kind} {i}")
+        await create(client, admin_headers, product_id=product["id"], customer_name=names[-1])
+    for q in (f"{marker} rare", f"{marker} often", marker, f"{marker} none", f"{marker} other 1"):
+        expected = [name for name in reversed(names) if q.lower() in name.lower()]
+        for scope in ("", f"&product_id={product['id']}"):
+            seen, cursor = [], None
+            while True:
+                url = f"/api/v1/admin/licenses?q={q}&limit=3{scope}" + (f"&cursor={cursor}" if cursor else "")
+                body = await (await client.get(url, headers=admin_headers)).json()
+                seen += [lic["customer_name"] for lic in body["data"]]
+                if not (cursor := body["next_cursor"]):
+                    break
+            assert seen == expected, (q, scope)
 
 
 async def test_suspend_resume_revoke_extend(client, conn, product, admin_headers):

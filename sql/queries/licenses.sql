@@ -84,19 +84,51 @@ LIMIT $3;
 
 -- name: plan_for_these_values!
 -- For the rest of the transaction, statements are planned for the values they are given. A search's LIKE
--- pattern decides between the trigram indexes (a few ms) and walking the whole table backwards by id: the
--- generic plan a prepared statement switches to after five runs knows no pattern and walks (170 ms at 100 000
--- licenses).
+-- pattern decides whether the trigram indexes can answer it (three characters or more): the generic plan a
+-- prepared statement switches to after five runs knows no pattern and reads the whole table (170 ms at
+-- 100 000 licenses).
 SET LOCAL plan_cache_mode = force_custom_plan;
 
--- name: search_licenses(key, pattern, product_id, after_id, row_limit)
--- `pattern` is '%<lower-cased text, LIKE-escaped>%': the trigram indexes of 0002 answer it.
+-- name: search_recent_licenses(key, pattern, product_id, after_id, window_size, row_limit)
+-- A search among the `window_size` newest licenses below the cursor, walking the primary key backwards: what
+-- most searches need (a common name or domain matches often, so its first page is near). If fewer than
+-- row_limit match, `search_older_licenses` goes on below the window (`search_window`).
+SELECT w.*, (SELECT count(*) FROM devices d WHERE d.license_id = w.id) AS devices_used
+FROM (
+    SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices,
+           l.max_sessions, l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at,
+           l.updated_at, l.plan_id
+    FROM licenses l
+    WHERE ($3::bigint IS NULL OR l.product_id = $3)
+      AND ($4::bigint IS NULL OR l.id < $4)
+    ORDER BY l.id DESC
+    LIMIT $5
+) w
+WHERE w.key IN ($1, upper($1)) OR lower(w.customer_name) LIKE $2 OR lower(w.customer_email) LIKE $2
+ORDER BY w.id DESC
+LIMIT $6;
+
+-- name: search_window(product_id, after_id, window_size)^
+-- The licenses `search_recent_licenses` walked: how many, and the lowest id among them.
+SELECT count(*) AS walked, min(id) AS floor_id
+FROM (
+    SELECT l.id FROM licenses l
+    WHERE ($1::bigint IS NULL OR l.product_id = $1)
+      AND ($2::bigint IS NULL OR l.id < $2)
+    ORDER BY l.id DESC
+    LIMIT $3
+) w;
+
+-- name: search_older_licenses(key, pattern, product_id, before_id, row_limit)
+-- The rest of a search below the walked window: the trigram indexes of 0002 find the matches, however few
+-- and wherever they are, and only those are sorted (`l.id + 0` keeps the planner from walking the primary
+-- key again: a rare name whose licenses are old would make it read most of the table).
 SELECT l.id, l.key, l.product_id, l.customer_name, l.customer_email, l.status, l.max_devices, l.max_sessions,
        l.features, l.notes, l.expires_at, l.duration, l.activated_at, l.created_at, l.updated_at, l.plan_id,
        (SELECT count(*) FROM devices d WHERE d.license_id = l.id) AS devices_used
 FROM licenses l
 WHERE (l.key IN ($1, upper($1)) OR lower(l.customer_name) LIKE $2 OR lower(l.customer_email) LIKE $2)
   AND ($3::bigint IS NULL OR l.product_id = $3)
-  AND ($4::bigint IS NULL OR l.id < $4)
-ORDER BY l.id DESC
+  AND l.id < $4
+ORDER BY l.id + 0 DESC
 LIMIT $5;
