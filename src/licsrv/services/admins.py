@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import secrets
@@ -11,7 +10,8 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from licsrv.db import Queries
+from licsrv.argon2_pool import off_loop
+from licsrv.db import Database, Queries
 from licsrv.domain import ROLES
 from licsrv.errors import ApiError
 from licsrv.live import login_lockout
@@ -37,7 +37,7 @@ async def create_admin(
         raise ApiError("VALIDATION_ERROR", f"The role must be one of {', '.join(ROLES)}.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ApiError("VALIDATION_ERROR", f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
-    password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+    password_hash = await off_loop(hash_password, password)
     async with conn.transaction():
         if await queries.get_admin_by_username(conn, username=username) is not None:
             raise ApiError("CONFLICT", "An admin with this username exists.")
@@ -54,19 +54,22 @@ async def create_admin(
     return admin_id
 
 
-async def check_login(
-    conn: asyncpg.Connection, queries: Queries, username: str, password: str
-) -> dict | None:
-    """The admin when the password matches and the account is enabled, else None (same time either way)."""
+async def check_login(db: Database, username: str, password: str) -> dict | None:
+    """The admin when the password matches and the account is enabled, else None (same time either way).
+    No connection is held while the password is checked: a burst of logins waits for the password threads,
+    not for the pool that session starts and admin pages need."""
     from licsrv.signing import verify_password
 
-    row = await queries.get_admin_by_username(conn, username=username) if USERNAME.match(username) else None
+    row = None
+    if USERNAME.match(username):
+        async with db.connection() as conn:
+            row = await db.q.get_admin_by_username(conn, username=username)
     stored = row["password_hash"] if row else _dummy_hash()
-    loop = asyncio.get_running_loop()
-    matches = await loop.run_in_executor(None, verify_password, stored, password)
+    matches = await off_loop(verify_password, stored, password)
     if row is None or not matches or row["disabled"]:
         return None
-    await queries.record_login(conn, id=row["id"])
+    async with db.connection() as conn:
+        await db.q.record_login(conn, id=row["id"])
     return {"id": row["id"], "username": row["username"], "role": row["role"]}
 
 
@@ -92,7 +95,7 @@ async def change_password(
         raise ApiError("FORBIDDEN", "Only an owner resets another admin's password.")
     if len(new_password) < MIN_PASSWORD_LENGTH:
         raise ApiError("VALIDATION_ERROR", f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
-    password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, new_password)
+    password_hash = await off_loop(hash_password, new_password)
     async with conn.transaction():
         await queries.set_admin_password(conn, id=admin_id, password_hash=password_hash)
         await record_change(conn, queries, actor, "admin.password", "admin_user", admin_id)

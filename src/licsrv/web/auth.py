@@ -50,11 +50,10 @@ async def login(request: web.Request) -> web.Response:
         }[attempt.verdict]
         message = f"Too many failed logins. Try again in {max(1, seconds // 60)} minutes."
         return page(request, "admin/login.html", status=429, error=message, next=target, username=username)
-    async with db.connection() as conn:
-        admin = await admins.check_login(conn, db.q, username, password)
-        if admin is None:
-            await record_security_event(conn, db.q, "admin_login_failed", {"username": username}, ip=ip)
+    admin = await admins.check_login(db, username, password)
     if admin is None:
+        async with db.connection() as conn:
+            await record_security_event(conn, db.q, "admin_login_failed", {"username": username}, ip=ip)
         await _report_lock(db, lockout, attempt, username, ip)
         return page(
             request,
@@ -106,12 +105,12 @@ async def change_password(request: web.Request) -> web.Response:
     data = await form(request)
     db = request.config_dict[DB]
     actor = actor_of(request)
+    check = await admins.check_login(db, actor.name, data.get("current_password", ""))
+    if check is None:
+        return page(request, "admin/password.html", status=400, error="The current password is wrong.")
+    if data.get("new_password") != data.get("repeat_password"):
+        return page(request, "admin/password.html", status=400, error="The new passwords differ.")
     async with db.connection() as conn:
-        check = await admins.check_login(conn, db.q, actor.name, data.get("current_password", ""))
-        if check is None:
-            return page(request, "admin/password.html", status=400, error="The current password is wrong.")
-        if data.get("new_password") != data.get("repeat_password"):
-            return page(request, "admin/password.html", status=400, error="The new passwords differ.")
         try:
             await admins.change_password(
                 conn, db.q, request[ADMIN]["id"], data.get("new_password", ""), actor

@@ -4,13 +4,13 @@ transaction it uses; Redis holds only sign-in sessions."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from licsrv.argon2_pool import off_loop
 from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change, record_security_event
 from licsrv.services.portal import logins
@@ -44,7 +44,7 @@ def customer(account_id: int, ip: str | None) -> Actor:
 
 
 async def in_executor(func: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+    return await off_loop(func, *args)
 
 
 def account_view(account: Any) -> dict[str, Any]:
