@@ -92,16 +92,15 @@ async def test_one_ticket_makes_one_account_under_twenty_concurrent_registration
         before = await accounts_of(conn, product)
         await client.app[REDIS].delete(f"portal:t:{product['id']}:127.0.0.1")
         results = await asyncio.gather(*(register(client, headers, ticket) for _ in range(20)))
+        # One told to retry (503, nothing written: seen once on a loaded CI host) tries again, once.
+        results = [
+            await register(client, headers, ticket) if status == 503 else (status, body)
+            for status, body in results
+        ]
         assert [status for status, _ in results].count(201) == 1, results
-        # The losers find the ticket used (and, past ten wrong tickets, the caller is slowed down). On a
-        # loaded host some may be told to retry instead (503: nothing written); when they do, the ticket is
-        # used for them too.
-        codes = [body["error"]["code"] for status, body in results if status != 201]
-        assert set(codes) <= {"TICKET_INVALID", "RATE_LIMITED", "SERVICE_UNAVAILABLE"}, results
-        for _ in range(codes.count("SERVICE_UNAVAILABLE")):
-            await client.app[REDIS].delete(f"portal:t:{product['id']}:127.0.0.1")
-            status, body = await register(client, headers, ticket)
-            assert (status, body["error"]["code"]) == (400, "TICKET_INVALID"), body
+        # the losers find the ticket used (and, past ten wrong tickets, the caller is slowed down)
+        codes = {body["error"]["code"] for status, body in results if status != 201}
+        assert codes <= {"TICKET_INVALID", "RATE_LIMITED"} and "TICKET_INVALID" in codes
         assert await accounts_of(conn, product) == before + 1
 
 
