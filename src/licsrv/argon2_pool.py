@@ -1,8 +1,7 @@
 """Password work (argon2id hashes and checks, password-sealed credential files) off the event loop, on
 threads of its own. Each hash takes about 70 ms of a core and 64 MiB: in asyncio's default executor a burst of
-registrations or logins ran six at once, took every core of a small machine and starved the loop, and with it
-the heartbeats and the transactions the loop held row locks in (twenty registrations with one ticket: the
-winner's transaction outlasted the losers' 5 s lock timeout on a slow host). One thread per two cores, at
+registrations or logins ran six at once and could take both cores of a small machine from the event loop, and
+with it from the heartbeats and the transactions the loop holds row locks in. One thread per two cores, at
 least one; callers beyond that queue.
 """
 
