@@ -198,3 +198,43 @@ async def test_unknown_ids_in_admin_urls_are_404_pages_not_500(client, owner):
         response = await client.get(path)
         assert response.status == 404, path
         assert "not found" in (await response.text()).lower()
+
+
+async def test_a_burst_of_logins_leaves_the_pool_to_everyone_else(aiohttp_client, settings, conn, queries):
+    """A login checks its password (argon2id, queued on the password threads) holding no pooled connection:
+    twenty logins at once on a pool of two still let a session start through within its acquire timeout."""
+    import asyncio
+    from dataclasses import replace
+
+    import aiohttp
+
+    from licsrv.app import create_app
+
+    # (concurrent attempts count as failures until they succeed: the lockout is not what is tested here)
+    small_pool = replace(
+        settings, db_pool_min=1, db_pool_max=2, db_acquire_timeout=1.0, login_max_failures=100
+    )
+    app = create_app(small_pool)
+    client = await aiohttp_client(app)
+    username = await make_admin(conn, queries)
+    product = await make_product(conn, app)
+    lic = await make_license(conn, queries, product)
+
+    async def log_in() -> int:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+            token = csrf_of(await (await browser.get(client.make_url("/admin/login"))).text())
+            form = {"username": username, "password": PASSWORD, "csrf": token, "next": "/admin/"}
+            response = await browser.post(client.make_url("/admin/login"), data=form, allow_redirects=False)
+            return response.status
+
+    async def start() -> int:
+        await asyncio.sleep(0.05)  # while the logins wait for the password threads
+        body = {"license_key": lic["key"], "hardware_id": "hw-burst", "client_version": "1.0.0"}
+        response = await client.post(
+            "/api/v1/sessions/start", json=body, headers={"X-API-Key": product["api_key"]}
+        )
+        return response.status
+
+    *logins, started = await asyncio.gather(*(log_in() for _ in range(20)), start())
+    assert logins == [303] * 20
+    assert started == 200
