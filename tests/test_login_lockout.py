@@ -61,11 +61,14 @@ async def test_200_concurrent_wrong_passwords_check_at_most_five(proxied, conn, 
         return response.status
 
     statuses = await asyncio.gather(*(wrong() for _ in range(200)))
+    assert set(statuses) <= {401, 429, 503}
+    # A 503 (Redis missed its 1 s timeout on a loaded host: nothing counted, nothing checked) means "try
+    # again"; each such attempt tries once more after the burst, and must be refused unchecked then.
+    statuses = [status if status != 503 else await wrong() for status in statuses]
     # Every checked password is a recorded failure: at most the limit were checked, whatever the timing.
     checked = await events(conn, "admin_login_failed", username)
     assert 1 <= checked <= 5 and statuses.count(401) == checked
-    # The rest refused unchecked (a 503 only if this shared machine made Redis miss its 1 s timeout).
-    assert statuses.count(429) >= 150 and set(statuses) <= {401, 429, 503}
+    assert statuses.count(429) == 200 - checked
     assert await events(conn, "admin_login_locked", username) == 1
 
 
