@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 
 import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from licsrv.supervise import BACKGROUND_FAILURES, Backoff, stop, supervise
+from licsrv.supervise import BACKGROUND_FAILURES, Backoff, stop, supervise, wait_set
 
 ERRORS = [
     asyncpg.InterfaceError("pool is closing"),
@@ -89,3 +91,42 @@ async def test_a_cancellation_turned_into_an_error_still_stops_the_task():
     await asyncio.wait_for(started.wait(), 5)
     await asyncio.wait_for(stop(task), 5)
     assert task.cancelled()
+
+
+async def _cancel_as_the_event_is_set(wait) -> asyncio.Task:
+    """A loop waiting on an event, cancelled in the same loop step as the event is set (as a stop racing a
+    wake-up does): it must stop."""
+    event = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            await wait(event, 30)
+            event.clear()
+
+    task = asyncio.get_running_loop().create_task(loop())
+    await asyncio.sleep(0)  # the loop waits now
+    event.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=1)
+    return task
+
+
+async def test_a_cancel_that_races_a_wake_up_is_not_lost():
+    task = await _cancel_as_the_event_is_set(wait_set)
+    assert task.cancelled()
+
+
+async def test_the_race_loses_the_cancel_with_wait_for_on_this_python():
+    """Why `wait_set` exists: the same race with `asyncio.wait_for` loses the cancel on Python 3.11 (3.12
+    rebuilt wait_for on asyncio.timeout)."""
+
+    async def wait_for(event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+    task = await _cancel_as_the_event_is_set(wait_for)
+    try:
+        assert task.cancelled() == (sys.version_info >= (3, 12))
+    finally:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1)

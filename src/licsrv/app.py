@@ -77,7 +77,8 @@ class PoolDrain:
     async def finish(self) -> None:
         self.begin()
         try:
-            await asyncio.wait_for(asyncio.shield(self._closing), self._within + 5)
+            async with asyncio.timeout(self._within + 5):
+                await asyncio.shield(self._closing)
         except TimeoutError:
             self._pool.terminate()
 

@@ -22,7 +22,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def _check(what: str, probe, limit: float) -> tuple[str, str | None]:
     try:
-        await asyncio.wait_for(probe(), limit)
+        async with asyncio.timeout(limit):
+            await probe()
     except Exception as exc:
         BACKEND_ERRORS.labels(what).inc()
         return what, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__

@@ -74,6 +74,19 @@ async def _run(name: str, work: Work, backoff: Backoff) -> None:
         await asyncio.sleep(delay)
 
 
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Waits until `event` is set (True) or `seconds` have passed (False). Background loops wait with this,
+    not `asyncio.wait_for(event.wait(), ...)`: on Python 3.11 wait_for returns the event's result when a
+    cancel arrives in the same loop step as the set, and the cancel is lost, so a stopping task ran on (and
+    its stop gave up after 5 s). `asyncio.timeout` lets the cancel through."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def stop(task: asyncio.Task | None, within: float = 5.0) -> None:
     """Cancels a supervised task and waits (a bounded time) until it has cleaned up."""
     if task is None or task.done():

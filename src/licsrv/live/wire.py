@@ -139,9 +139,8 @@ class DirectBatcher:
             if self._writer is not None and not self._writer.is_closing():
                 return
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self._host, self._port), self._timeout
-                )
+                async with asyncio.timeout(self._timeout):  # not wait_for: it can lose a cancel (supervise)
+                    reader, writer = await asyncio.open_connection(self._host, self._port)
                 hello = []
                 if self._password:
                     auth = (
@@ -156,7 +155,8 @@ class DirectBatcher:
                     writer.write(b"".join(hello))
                     parser = hiredis.Reader()
                     for _ in hello:
-                        reply = await asyncio.wait_for(self._read_one(reader, parser), self._timeout)
+                        async with asyncio.timeout(self._timeout):
+                            reply = await self._read_one(reader, parser)
                         if isinstance(reply, hiredis.ReplyError):
                             raise LiveUnavailable(f"Redis refused the connection setup: {reply}")
             except (OSError, TimeoutError) as exc:

@@ -20,7 +20,7 @@ from licsrv.errors import ApiError
 from licsrv.services.audit import Actor, record_change
 from licsrv.services.rate_limits import parse_rate_limits
 from licsrv.supervise import stop as stop_task
-from licsrv.supervise import supervise
+from licsrv.supervise import supervise, wait_set
 
 if TYPE_CHECKING:
     from licsrv.deps import Deps
@@ -154,8 +154,7 @@ class ProductCache:
             await conn.add_listener(PRODUCTS_CHANNEL, on_notify)
             await self.reload()  # whatever changed before LISTEN took effect
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), self._refresh)
+                await wait_set(changed, self._refresh)
                 if lost.is_set() or conn.is_closed():
                     raise ConnectionError("the connection listening for product changes was lost")
                 changed.clear()

@@ -14,7 +14,7 @@ from aiohttp import web
 from licsrv.db import connect
 from licsrv.state import DEPS
 from licsrv.supervise import stop as stop_task
-from licsrv.supervise import supervise
+from licsrv.supervise import supervise, wait_set
 from licsrv.webhooks import delivery, expiry
 from licsrv.webhooks.outbox import ENDPOINTS_CHANNEL, EVENTS_CHANNEL
 
@@ -84,8 +84,7 @@ class WebhookRunner:
                 else:
                     await deps.q.ping(conn)  # the connection is still alive: a lost one restarts the task
                 self.wake.set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.endpoints_changed.wait(), deps.settings.webhook_poll_interval)
+                await wait_set(self.endpoints_changed, deps.settings.webhook_poll_interval)
         finally:
             await conn.close(timeout=2)
 
@@ -96,8 +95,7 @@ class WebhookRunner:
                 self.wake.clear()
                 if await delivery.deliver_due(self.deps, self.session, conn):
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.deps.settings.webhook_poll_interval)
+                await wait_set(self.wake, self.deps.settings.webhook_poll_interval)
         finally:
             await conn.close(timeout=2)
 
