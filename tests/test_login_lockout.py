@@ -62,8 +62,8 @@ async def test_200_concurrent_wrong_passwords_check_at_most_five(proxied, conn, 
 
     statuses = await asyncio.gather(*(wrong() for _ in range(200)))
     assert set(statuses) <= {401, 429, 503}
-    # A 503 (Redis missed its 1 s timeout on a loaded host: nothing counted, nothing checked) means "try
-    # again"; each such attempt tries once more after the burst, and must be refused unchecked then.
+    # A 503 (Redis missed its 1 s timeout on a loaded host; the password was not checked) means "try again":
+    # each such attempt tries once more after the burst, and must be refused unchecked then.
     statuses = [status if status != 503 else await wrong() for status in statuses]
     # Every checked password is a recorded failure: at most the limit were checked, whatever the timing.
     checked = await events(conn, "admin_login_failed", username)
