@@ -299,3 +299,17 @@ async def test_the_tally_is_flushed_without_a_scrape(fast, product, token, monke
             await asyncio.wait_for(flushed.wait(), 5)
             flushed.clear()
     assert counted._value.get() == before + 2
+
+
+async def test_without_the_histogram_internals_every_answer_is_observed_at_once(fast, product, token):
+    """A prometheus_client without the bucket values the tally adds to (private in 0.24): each answer is
+    counted at once instead, and nothing waits for a flush."""
+    tally = fast.server.runner.server.request_handler._tally
+    metrics.flush_tallies()
+    tally.direct = True
+    counted = metrics.REQUESTS.labels(HEARTBEAT, "POST", "200")
+    histogram = metrics.LATENCY.labels(HEARTBEAT)
+    before = counted._value.get(), histogram._sum.get()
+    await answer(fast, orjson.dumps({"session_token": token}), product["api_key"])
+    assert counted._value.get() == before[0] + 1 and histogram._sum.get() > before[1]
+    assert tally not in metrics._TALLIES  # no flush was set up

@@ -64,12 +64,20 @@ class HeartbeatTally:
     def __init__(self, route: str) -> None:
         self._requests = REQUESTS.labels(route, "POST", "200")
         self._latency = LATENCY.labels(route)
-        self._bounds = tuple(self._latency._upper_bounds)  # ends with +Inf: every latency has its bucket
+        # A histogram's bucket values have no public adder: the tally uses the ones prometheus_client has
+        # (0.24). A release without them makes every answer observe at once instead, as the routed path does.
+        self.direct = not all(hasattr(self._latency, name) for name in ("_upper_bounds", "_buckets", "_sum"))
+        self._bounds = () if self.direct else tuple(self._latency._upper_bounds)  # ends with +Inf
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
         self._flush_due = False
 
     def answered(self, seconds: float) -> None:
+        if self.direct:
+            self._requests.inc()
+            HEARTBEAT_OK.inc()
+            self._latency.observe(seconds)
+            return
         self._counts[bisect_left(self._bounds, seconds)] += 1
         self._sum += seconds
         if not self._flush_due:
