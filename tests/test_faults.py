@@ -140,13 +140,18 @@ async def test_a_frozen_postgres_answers_starts_503_within_the_command_timeout(
         await conn.close()
     frozen = _postgres_processes(server.pid)
     for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
     try:
         response = await asyncio.wait_for(
             client.post("/api/v1/sessions/start", json=start_body, headers=headers), timeout=8
         )
     finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
+        # Backends first, the postmaster last: a backend that was already exiting when it was frozen (the
+        # connection closed just above) is reaped by the postmaster as soon as that runs again, and must
+        # not stop the others from being resumed.
+        for pid in reversed(frozen):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
     assert response.status == 503
     assert (await response.json())["error"]["code"] == "SERVICE_UNAVAILABLE"
