@@ -12,7 +12,7 @@ from licsrv.devstack.postgres import free_port
 
 # Redis announces an expired key (the notice behind `session.timed_out`) when its expiry cycle reaches it. At
 # the defaults (`hz 10`, `active-expire-effort 1`) the cycle looks at about 250 keys with a TTL a second, so
-# among 10 000 live sessions a notice came up to 47 s late; with these, under 1 s (docs/webhooks.md).
+# among 10 000 live sessions a notice came up to 47 s late; with these, 1.5 s at most (docs/webhooks.md).
 EXPIRY_PROMPTLY = ("--hz", "100", "--active-expire-effort", "10")
 
 
