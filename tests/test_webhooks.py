@@ -82,6 +82,12 @@ async def subscribe(client, headers, receiver, events=ALL_TYPES, *apps) -> int:
     return body["data"]["id"]
 
 
+def timed_out_sessions(receiver, license_id: int) -> list[str]:
+    """The sessions of one license that `session.timed_out` reported (other tests' may time out meanwhile)."""
+    events = receiver.of_type("session.timed_out")
+    return [r.payload["data"]["session_id"] for r in events if r.payload["data"]["license_id"] == license_id]
+
+
 async def admin(client, headers, method, path, **kwargs):
     response = await client.request(method, f"/api/v1/admin{path}", headers=headers, **kwargs)
     body = await response.json()
@@ -314,11 +320,8 @@ async def test_session_timed_out_arrives_once_with_no_other_traffic(
     started = await start(client, {"X-API-Key": product["api_key"]}, lic["key"])
     began = time.monotonic()
 
-    def of_this_license() -> list[str]:  # other tests' sessions may time out meanwhile
-        events = receiver.of_type("session.timed_out")
-        return [
-            r.payload["data"]["session_id"] for r in events if r.payload["data"]["license_id"] == lic["id"]
-        ]
+    def of_this_license() -> list[str]:
+        return timed_out_sessions(receiver, lic["id"])
 
     await receiver.wait_for(of_this_license, within=8, what="session.timed_out")
     assert time.monotonic() - began < 2 * 2 + 1  # within two session timeouts (plus delivery)
@@ -358,15 +361,11 @@ async def test_session_timed_out_arrives_in_time_among_ten_thousand_keys_with_a_
     started = await start(client, {"X-API-Key": product["api_key"]}, lic["key"])
     began = time.monotonic()
 
-    def of_this_license() -> list[str]:
-        events = receiver.of_type("session.timed_out")
-        return [
-            r.payload["data"]["session_id"] for r in events if r.payload["data"]["license_id"] == lic["id"]
-        ]
-
-    await receiver.wait_for(of_this_license, within=2 * 2 + 1, what="session.timed_out")
+    await receiver.wait_for(
+        lambda: timed_out_sessions(receiver, lic["id"]), within=2 * 2 + 1, what="session.timed_out"
+    )
     assert time.monotonic() - began < 2 * 2 + 1
-    assert of_this_license() == [started["session_id"]]
+    assert timed_out_sessions(receiver, lic["id"]) == [started["session_id"]]
 
 
 async def test_private_and_non_http_targets_are_refused(aiohttp_client, settings, admin_headers):
